@@ -1,0 +1,230 @@
+"""Datasets and test functions, offline first.
+
+Everything here works with no network: scikit-learn ships the digits and diabetes
+sets, the rest is generated from an explicit ``rng``. The optimisation test
+surfaces accept NumPy arrays *and* torch tensors of shape ``(..., 2)``, so the
+same surface feeds the NumPy reference, the PyTorch twin and the contour plots.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ._checks import check_hyper
+
+__all__ = [
+    "load_digits", "load_diabetes", "make_line", "minibatches",
+    "Surface", "quadratic_bowl", "rosenbrock", "saddle", "himmelblau", "SURFACES",
+]
+
+
+def _rng(fn: str, rng: Any) -> np.random.Generator:
+    if rng is None:
+        raise TypeError(
+            f"{fn}: pass `rng=np.random.default_rng(seed)`; dlkit never draws from "
+            f"hidden global random state, so that every run can be reproduced."
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{fn}: `rng` must be a numpy.random.Generator, got {type(rng).__name__}.")
+    return rng
+
+
+# --------------------------------------------------------------------------- datasets
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 handwritten digits, scaled to [0, 1].
+
+    Shapes: -> X (1797, 64) float64, y (1797,) int64 with classes 0..9.
+    """
+    from sklearn.datasets import load_digits as _load
+
+    X, y = _load(return_X_y=True)
+    return X / 16.0, y.astype(np.int64)
+
+
+def load_diabetes(*, standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A real regression set: disease progression of 442 diabetes patients.
+
+    Ten baseline measurements (age, sex, BMI, blood pressure, six blood serum
+    values) predict a measure of disease progression one year later. With
+    ``standardize=True`` every column of X and the target y have mean 0 and
+    standard deviation 1, which is what gradient descent likes.
+
+    Shapes: -> X (442, 10) float64, y (442,) float64.
+    """
+    from sklearn.datasets import load_diabetes as _load
+
+    X, y = _load(return_X_y=True, scaled=False)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    if standardize:
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+        y = (y - y.mean()) / y.std()
+    return X, y
+
+
+def make_line(
+    n: int = 100, *, slope: float = 3.0, intercept: float = -2.0, noise: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy points around the line ``y = slope * x + intercept``, x uniform in [-2, 2].
+
+    Shapes: -> x (n,), y (n,).
+    """
+    rng = _rng("make_line", rng)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"make_line: `n` must be a positive int, got {n!r}.")
+    check_hyper("make_line", "noise", noise)
+    x = rng.uniform(-2.0, 2.0, size=n)
+    return x, slope * x + intercept + noise * rng.standard_normal(n)
+
+
+def minibatches(
+    X: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool = True,
+    rng: np.random.Generator | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield the mini-batches ``(X[idx], y[idx])`` of one epoch.
+
+    With ``shuffle=True`` the order is a fresh random permutation (drawn from
+    ``rng``) on every call, i.e. every epoch. Every example appears exactly once per
+    epoch; the last batch is smaller when ``batch_size`` does not divide n, so an
+    epoch has ``ceil(n / batch_size)`` iterations.
+
+    Shapes: X (n, ...), y (n, ...) -> batches (batch_size, ...).
+    """
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(
+            f"minibatches: X has {n} examples but y has {len(y)}; they must pair up."
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or not 1 <= batch_size:
+        raise ValueError(f"minibatches: `batch_size` must be an int >= 1, got {batch_size!r}.")
+    order = _rng("minibatches", rng).permutation(n) if shuffle else np.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+# --------------------------------------------------------------------------- surfaces
+def _stack(a: Any, b: Any) -> Any:
+    """Stack two coordinate arrays on a last axis, for NumPy arrays or tensors."""
+    if type(a).__module__.startswith("torch"):
+        import torch
+
+        return torch.stack([a, b], dim=-1)
+    return np.stack([a, b], axis=-1)
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2-D test function for optimisers, with its analytic gradient.
+
+    ``f(w)`` and ``grad(w)`` take ``w`` of shape ``(..., 2)`` (NumPy or torch) and
+    return shapes ``(...)`` and ``(..., 2)``. ``bounds`` is the plotting window,
+    ``minima`` the known minimisers, ``start`` a good default start point, and
+    ``lr`` a learning rate for plain gradient descent that works on it.
+    """
+
+    name: str
+    f: Callable[[Any], Any] = field(repr=False)
+    grad: Callable[[Any], Any] = field(repr=False)
+    bounds: tuple[tuple[float, float], tuple[float, float]]
+    minima: tuple[tuple[float, float], ...]
+    start: tuple[float, float]
+    lr: float
+    log_scale: bool = False
+
+    def __call__(self, w: Any) -> Any:
+        return self.f(w)
+
+    def grid(self, num: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``X, Y, Z`` on a ``num x num`` grid over ``bounds`` (for contours)."""
+        (x0, x1), (y0, y1) = self.bounds
+        X, Y = np.meshgrid(np.linspace(x0, x1, num), np.linspace(y0, y1, num))
+        return X, Y, self.f(np.stack([X, Y], axis=-1))
+
+
+def quadratic_bowl(condition: float = 10.0, angle: float = 0.0) -> Surface:
+    r"""The bowl :math:`f(w) = \tfrac12 w^\top A w` whose Hessian A has eigenvalues 1 and ``condition``.
+
+    ``angle`` (radians) rotates the axes of the ellipses. Gradient descent converges
+    for :math:`\eta < 2/\lambda_{max}`; a large condition number makes it zig-zag.
+    """
+    kappa = check_hyper("quadratic_bowl", "condition", condition, low=1.0, typical="1 to 100")
+    c, s = np.cos(angle), np.sin(angle)
+    # A = R diag(1, kappa) R^T with R the rotation by `angle`.
+    a11, a12, a22 = c * c + kappa * s * s, (1 - kappa) * c * s, s * s + kappa * c * c
+
+    def f(w):
+        x, y = w[..., 0], w[..., 1]
+        return 0.5 * (a11 * x * x + 2 * a12 * x * y + a22 * y * y)
+
+    def grad(w):
+        x, y = w[..., 0], w[..., 1]
+        return _stack(a11 * x + a12 * y, a12 * x + a22 * y)
+
+    return Surface(f"bowl (condition {kappa:g})", f, grad, ((-3.0, 3.0), (-3.0, 3.0)),
+                   ((0.0, 0.0),), (-2.5, 2.0), lr=1.0 / kappa)
+
+
+def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
+    r"""Rosenbrock's banana valley :math:`(a-x)^2 + b(y-x^2)^2`, minimum at :math:`(a, a^2)`."""
+
+    def f(w):
+        x, y = w[..., 0], w[..., 1]
+        return (a - x) ** 2 + b * (y - x * x) ** 2
+
+    def grad(w):
+        x, y = w[..., 0], w[..., 1]
+        r = y - x * x
+        return _stack(-2 * (a - x) - 4 * b * x * r, 2 * b * r)
+
+    return Surface("Rosenbrock", f, grad, ((-2.0, 2.0), (-1.0, 3.0)), ((a, a * a),),
+                   (-1.5, 2.5), lr=1e-3, log_scale=True)
+
+
+def saddle() -> Surface:
+    r"""A saddle at the origin between two minima: :math:`x^2/2 + y^4/4 - y^2/2`.
+
+    The Hessian at (0, 0) is diag(1, -1); the minima are :math:`(0, \pm 1)`. A start
+    on the line y = 0 slides into the saddle and stays there; a tiny offset escapes.
+    """
+
+    def f(w):
+        x, y = w[..., 0], w[..., 1]
+        return 0.5 * x * x + 0.25 * y**4 - 0.5 * y * y
+
+    def grad(w):
+        x, y = w[..., 0], w[..., 1]
+        return _stack(x, y**3 - y)
+
+    return Surface("saddle", f, grad, ((-2.0, 2.0), (-2.0, 2.0)),
+                   ((0.0, -1.0), (0.0, 1.0)), (-1.8, 0.01), lr=0.1)
+
+
+def himmelblau() -> Surface:
+    r"""Himmelblau's function :math:`(x^2+y-11)^2 + (x+y^2-7)^2`: four minima, all with value 0."""
+
+    def f(w):
+        x, y = w[..., 0], w[..., 1]
+        return (x * x + y - 11) ** 2 + (x + y * y - 7) ** 2
+
+    def grad(w):
+        x, y = w[..., 0], w[..., 1]
+        p, q = x * x + y - 11, x + y * y - 7
+        return _stack(4 * x * p + 2 * q, 2 * p + 4 * y * q)
+
+    minima = ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126))
+    return Surface("Himmelblau", f, grad, ((-5.0, 5.0), (-5.0, 5.0)), minima,
+                   (0.0, -4.5), lr=0.01, log_scale=True)
+
+
+#: The surfaces of chapter 02's comparisons and of the optimizer explorer.
+SURFACES: dict[str, Callable[[], Surface]] = {
+    "ill-conditioned bowl": lambda: quadratic_bowl(condition=20.0, angle=np.pi / 6),
+    "Rosenbrock": rosenbrock,
+    "saddle": saddle,
+    "Himmelblau": himmelblau,
+}
+

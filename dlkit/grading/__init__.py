@@ -1,0 +1,1 @@
+"""Graded exercises: check functions, exercise generation and the grading command."""

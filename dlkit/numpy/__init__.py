@@ -1,0 +1,4 @@
+"""NumPy reference implementations (float64 by default); twins in :mod:`dlkit.torch`."""
+from . import optim
+
+__all__ = ["optim"]
