@@ -140,7 +140,7 @@ def check_gradient_descent(fn: Any = None) -> None:
         want = reference(w0, 0.1, 20)
         if got.shape == (20, 2) and close_rows(got, want[1:]):
             raise CheckFailed("the trajectory must start with w0: return num_steps + 1 rows.")
-        if got.ndim == 2 and len(got) > 1 and np.all(got == got[-1]):
+        if got.ndim == 2 and len(got) > 2 and np.all(got[1:] == got[-1]):
             raise CheckFailed("every row of the trajectory is the same: `w -= ...` updates "
                               "the array you stored; write w = w - lr * g, or store w.copy().")
         expect(got, want, "the trajectory", {
