@@ -5,7 +5,7 @@ notebook that called it), runs it on several seeded cases, and prints exactly on
 verdict line::
 
     ✓ adam_step: all 5 checks passed
-    ✗ adam_step: 2/5 checks failed: bias correction missing (see §Adam)
+    ✗ adam_step: 2/5 checks failed: bias correction missing, eq. (2.24)
 
 It returns None, silences warnings and anything the learner's code prints, stops a
 case that runs too long, and turns every exception into a ✗ with its reason.

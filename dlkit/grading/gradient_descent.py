@@ -332,7 +332,7 @@ def check_momentum_step(fn: Any = None) -> None:
 
         return {
             "the velocity is v = βv + (1-β)g (an average); the course and torch.optim.SGD "
-            "use v = βv + g (see §Momentum)": dampened,
+            "use v = βv + g, eq. (2.19)": dampened,
             "the steps ignore the velocity: update w with v, not with the raw gradient":
                 plain,
             "the steps go uphill: w_new = w - lr * v": uphill,
@@ -359,7 +359,7 @@ def check_rmsprop_step(fn: Any = None) -> None:
             return step
 
         return {
-            "v must average the SQUARED gradients (v = αv + (1-α)g²)": variant(square=False),
+            "v must average the SQUARED gradients: v = αv + (1-α)g², eq. (2.22)": variant(square=False),
             "eps goes after the square root, sqrt(v) + eps, as in torch.optim.RMSprop":
                 variant(eps_inside=True),
             "the new squared gradient needs the weight (1-α): v = αv + (1-α)g²":
@@ -410,10 +410,10 @@ def check_adam_step(fn: Any = None) -> None:
             return step
 
         return {
-            "bias correction missing: divide m by (1-β₁ᵗ) and v by (1-β₂ᵗ) (see §Adam)":
+            "bias correction missing: divide m by (1-β₁ᵗ) and v by (1-β₂ᵗ), eq. (2.24)":
                 variant(correct=False),
             "the update multiplies by the gradient once more; the step is "
-            "-lr·m̂/(√v̂+eps), with no extra factor g": variant(extra_g=True),
+            "-lr·m̂/(√v̂+eps), eq. (2.25), with no extra factor g": variant(extra_g=True),
             "eps goes after the square root: √v̂ + eps": variant(eps_inside=True),
             "the first step divides by 1-β⁰ = 0: count the steps from t = 1":
                 variant(t0=0),
@@ -429,7 +429,7 @@ def check_adam_step(fn: Any = None) -> None:
         if not np.allclose(np.abs(step), 0.01, rtol=1e-4):
             if np.allclose(np.abs(step), 0.01 * 0.1 / math.sqrt(0.001), rtol=1e-3):
                 raise CheckFailed("the first step is 3.16·lr instead of lr: "
-                                  "bias correction missing (see §Adam)")
+                                  "bias correction missing, eq. (2.24)")
             raise CheckFailed(f"the first Adam step should be ±lr = ±0.01 in every "
                               f"coordinate; it is {step}.")
 

@@ -8,6 +8,7 @@ defaults of ``torch.optim``, and the trajectories equal those of ``torch.optim.S
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -194,7 +195,8 @@ def optimize(
 
     Shapes: w0 (D,) -> trajectory (num_steps + 1, D).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
+            or num_steps < 0:
         raise ValueError(f"optimize: `num_steps` must be an int >= 0, got {num_steps!r}.")
     w = as_float_array("optimize", "w0", w0)
     path = [w]

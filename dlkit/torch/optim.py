@@ -7,6 +7,7 @@ fresh leaf tensor that requires grad when ``w`` did, so a training loop can call
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
@@ -171,7 +172,8 @@ def optimize(
 
     Twin of ``dlkit.numpy.optim.optimize``. Shapes: w0 (D,) -> (num_steps + 1, D).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
+            or num_steps < 0:
         raise ValueError(f"optimize: `num_steps` must be an int >= 0, got {num_steps!r}.")
     check_tensor("optimize", "w0", w0)
     w, state = w0.detach(), None
