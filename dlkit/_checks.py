@@ -5,7 +5,7 @@ function, the argument, what it got, what it expected, and how to fix it.
 """
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any, Sequence
 
 import numpy as np
@@ -86,6 +86,16 @@ def check_shape(
     if msg is not None:
         text = f"{fn}: `{name}` has shape {shape}, expected {msg}."
         raise ValueError(text + (f" {hint}" if hint else ""))
+
+
+def check_int(fn: str, name: str, value: Any, *, low: int = 0,
+              high: int | None = None) -> int:
+    """Validate an integer argument (a count, a size) and return it as an int."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low \
+            or (high is not None and value > high):
+        wanted = f"an int >= {low}" if high is None else f"an int from {low} to {high}"
+        raise ValueError(f"{fn}: `{name}` must be {wanted}, got {value!r}.")
+    return int(value)
 
 
 def check_hyper(

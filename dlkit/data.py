@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ._checks import check_hyper
+from ._checks import check_hyper, check_int
 
 __all__ = [
     "load_digits", "load_diabetes", "make_line", "minibatches",
@@ -72,8 +72,7 @@ def make_line(
     Shapes: -> x (n,), y (n,).
     """
     rng = _rng("make_line", rng)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"make_line: `n` must be a positive int, got {n!r}.")
+    n = check_int("make_line", "n", n, low=1)
     check_hyper("make_line", "noise", noise)
     x = rng.uniform(-2.0, 2.0, size=n)
     return x, slope * x + intercept + noise * rng.standard_normal(n)
@@ -97,9 +96,7 @@ def minibatches(
         raise ValueError(
             f"minibatches: X has {n} examples but y has {len(y)}; they must pair up."
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 1 <= batch_size:
-        raise ValueError(f"minibatches: `batch_size` must be an int >= 1, got {batch_size!r}.")
+    batch_size = check_int("minibatches", "batch_size", batch_size, low=1)
     order = _rng("minibatches", rng).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]

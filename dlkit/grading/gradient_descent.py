@@ -270,22 +270,29 @@ def _trajectory(step: Callable, grads: list[np.ndarray], w0: np.ndarray, **hyper
     return np.stack(path)
 
 
+def _compare(fn: Callable, reference: Callable, wrongs: Callable, name: str,
+             grads: list[np.ndarray], w0: np.ndarray, hp: dict, *,
+             atol: float = 1e-10) -> None:
+    """Fail unless ``fn`` follows ``reference``'s trajectory; name a known mistake."""
+    want = _trajectory(reference, grads, w0, **hp)
+    got = _trajectory(fn, grads, w0, **hp)
+    if got.shape != want.shape:
+        raise CheckFailed(f"w_new has shape {got.shape[1:]}, expected {want.shape[1:]}.")
+    if not np.allclose(got, want, rtol=1e-6, atol=atol):
+        hint = match_mistake(got, {h: _trajectory(f, grads, w0, **hp)
+                                   for h, f in wrongs(hp).items()}, atol=atol)
+        steps = [i for i in range(len(got)) if not np.allclose(got[i], want[i], atol=atol)]
+        raise CheckFailed(hint or f"step {steps[0] + 1} of {len(got)} differs from "
+                          f"{name} in dlkit.numpy.optim (with {hp}).")
+
+
 def _step_cases(name: str, reference: Callable, wrongs: Callable, hyper: list[dict],
                 extra: list | None = None) -> list:
     """Cases shared by every update rule: one step, several steps, no mutation, shapes."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
 
     def compare(fn, grads, w0, hp):
-        want = _trajectory(reference, grads, w0, **hp)
-        got = _trajectory(fn, grads, w0, **hp)
-        if got.shape != want.shape:
-            raise CheckFailed(f"w_new has shape {got.shape[1:]}, expected {want.shape[1:]}.")
-        if not np.allclose(got, want, rtol=1e-6, atol=1e-10):
-            hint = match_mistake(got, {h: _trajectory(f, grads, w0, **hp)
-                                       for h, f in wrongs(hp).items()})
-            steps = [i for i in range(len(got)) if not np.allclose(got[i], want[i])]
-            raise CheckFailed(hint or f"step {steps[0] + 1} of {len(got)} differs from "
-                              f"{name} in dlkit.numpy.optim (with {hp}).")
+        _compare(fn, reference, wrongs, name, grads, w0, hp)
 
     def one_step(fn):
         w0, g = rng.standard_normal(3), rng.standard_normal(3)
@@ -371,14 +378,8 @@ def check_rmsprop_step(fn: Any = None) -> None:
         rng = np.random.default_rng(26)
         w0 = rng.standard_normal(3)
         grads = list(1e-6 * rng.standard_normal((5, 3)))
-        hp = dict(lr=0.01, alpha=0.9, eps=1e-8)
-        want = _trajectory(reference, grads, w0, **hp)
-        got = _trajectory(fn, grads, w0, **hp)
-        if not np.allclose(got, want, rtol=1e-6, atol=1e-12):
-            hint = match_mistake(got, {h: _trajectory(f, grads, w0, **hp)
-                                       for h, f in wrongs(hp).items()})
-            raise CheckFailed(hint or "wrong result for tiny gradients (1e-6): "
-                              "check where eps goes")
+        _compare(fn, reference, wrongs, "rmsprop_step", grads, w0,
+                 dict(lr=0.01, alpha=0.9, eps=1e-8), atol=1e-12)
 
     hyper = [dict(lr=0.01), dict(lr=0.001, alpha=0.9), dict(lr=0.05, alpha=0.5, eps=1e-6)]
     run_checks("rmsprop_step", "2.6", fn,

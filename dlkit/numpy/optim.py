@@ -8,12 +8,12 @@ defaults of ``torch.optim``, and the trajectories equal those of ``torch.optim.S
 """
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import numpy as np
 
-from .._checks import as_float_array, check_hyper, check_same_shape, check_state
+from .._checks import (as_float_array, check_hyper, check_int, check_same_shape,
+                       check_state)
 
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "optimize"]
 
@@ -195,9 +195,7 @@ def optimize(
 
     Shapes: w0 (D,) -> trajectory (num_steps + 1, D).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
-            or num_steps < 0:
-        raise ValueError(f"optimize: `num_steps` must be an int >= 0, got {num_steps!r}.")
+    num_steps = check_int("optimize", "num_steps", num_steps)
     w = as_float_array("optimize", "w0", w0)
     path = [w]
     state = None

@@ -7,12 +7,12 @@ fresh leaf tensor that requires grad when ``w`` did, so a training loop can call
 """
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import torch
 
-from .._checks import check_hyper, check_same_shape, check_state, check_tensor
+from .._checks import (check_hyper, check_int, check_same_shape, check_state,
+                       check_tensor)
 from ..numpy.optim import _check_betas
 
 __all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "optimize"]
@@ -172,9 +172,7 @@ def optimize(
 
     Twin of ``dlkit.numpy.optim.optimize``. Shapes: w0 (D,) -> (num_steps + 1, D).
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, numbers.Integral) \
-            or num_steps < 0:
-        raise ValueError(f"optimize: `num_steps` must be an int >= 0, got {num_steps!r}.")
+    num_steps = check_int("optimize", "num_steps", num_steps)
     check_tensor("optimize", "w0", w0)
     w, state = w0.detach(), None
     path = [w]

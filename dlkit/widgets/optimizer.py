@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from PIL import Image as PILImage
 
+from .._checks import check_int
 from ..data import SURFACES, Surface
 from ..numpy import optim
 from ..plotting import OPTIMIZER_COLORS, plot_contours
@@ -109,15 +110,6 @@ def _check_surface(fn: str, name: Any) -> str:
             f"{', '.join(repr(s) for s in SURFACES)}."
         )
     return name
-
-
-def _check_int(fn: str, arg: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or not low <= value <= high:
-        raise ValueError(
-            f"{fn}: `{arg}` must be an int from {low} to {high}, got {value!r}."
-        )
-    return int(value)
 
 
 def _check_optimizers(fn: str, names: Any) -> tuple[str, ...]:
@@ -242,7 +234,7 @@ def _compute_races(
     _check_surface(fn, surface)
     surf = SURFACES[surface]()
     starts = [_check_start(fn, start) for start in starts]
-    num_steps = _check_int(fn, "num_steps", num_steps, 1, 100_000)
+    num_steps = check_int(fn, "num_steps", num_steps, low=1, high=100_000)
     if not isinstance(hypers, Mapping):
         raise ValueError(
             f"{fn}: `hypers` must map optimizer names to dicts of hyperparameters, "
@@ -739,7 +731,7 @@ def optimizer_explorer(
     fn = "optimizer_explorer"
     _check_surface(fn, surface)
     if num_steps is not None:
-        num_steps = _check_int(fn, "num_steps", num_steps, 1, 1000)
+        num_steps = check_int(fn, "num_steps", num_steps, low=1, high=1000)
     optimizers = _check_optimizers(fn, optimizers)
     _check_size(fn, width, height, dpi)
     return OptimizerExplorer(surface, num_steps=num_steps, optimizers=optimizers,
@@ -747,9 +739,9 @@ def optimizer_explorer(
 
 
 def _check_size(fn: str, width: Any, height: Any, dpi: Any) -> None:
-    _check_int(fn, "width", width, 300, 3000)
-    _check_int(fn, "height", height, 150, 2000)
-    _check_int(fn, "dpi", dpi, 30, 300)
+    check_int(fn, "width", width, low=300, high=3000)
+    check_int(fn, "height", height, low=150, high=2000)
+    check_int(fn, "dpi", dpi, low=30, high=300)
 
 
 # ---------------------------------------------------------------- static explorer
@@ -824,7 +816,7 @@ def optimizer_explorer_static(
     if not optimizers:
         raise ValueError(f"{fn}: `optimizers` is empty; choose among {OPTIMIZERS}.")
     if num_steps is not None:
-        num_steps = _check_int(fn, "num_steps", num_steps, 1, 1000)
+        num_steps = check_int(fn, "num_steps", num_steps, low=1, high=1000)
     _check_size(fn, width, height, dpi)
 
     tic = time.perf_counter()
