@@ -71,7 +71,7 @@ def check_shape(
     before must have the same size again, so ``dims`` carries sizes across calls.
     """
     shape = tuple(shape)
-    pretty = "(" + ", ".join(str(e) for e in expected) + ")"
+    pretty = "(" + ", ".join(str(e) for e in expected) + (",)" if len(expected) == 1 else ")")
     msg = None
     if len(shape) != len(expected):
         msg = f"{len(expected)} dimensions {pretty}, got {len(shape)}"

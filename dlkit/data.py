@@ -15,7 +15,8 @@ import numpy as np
 from ._checks import check_hyper, check_int
 
 __all__ = [
-    "load_digits", "load_diabetes", "make_line", "minibatches",
+    "load_digits", "load_diabetes", "make_line", "make_blobs", "make_xor", "make_spirals",
+    "minibatches",
     "Surface", "quadratic_bowl", "rosenbrock", "saddle", "himmelblau", "SURFACES",
 ]
 
@@ -76,6 +77,73 @@ def make_line(
     check_hyper("make_line", "noise", noise)
     x = rng.uniform(-2.0, 2.0, size=n)
     return x, slope * x + intercept + noise * rng.standard_normal(n)
+
+
+def make_blobs(
+    n: int = 100, *, separation: float = 3.0, noise: float = 0.7,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two Gaussian clouds in the plane, centred ``separation`` apart on a diagonal.
+
+    With the default separation the two classes can be split by a straight line
+    (they are *linearly separable*), which is what the perceptron needs.
+
+    Shapes: -> X (n, 2), y (n,) int64 in {0, 1}, half of each class.
+    """
+    rng = _rng("make_blobs", rng)
+    n = check_int("make_blobs", "n", n, low=2)
+    check_hyper("make_blobs", "separation", separation)
+    check_hyper("make_blobs", "noise", noise)
+    y = (np.arange(n) >= n // 2).astype(np.int64)
+    centres = np.where(y[:, None] == 1, 1.0, -1.0) * (separation / (2 * np.sqrt(2)))
+    return centres + noise * rng.standard_normal((n, 2)), y
+
+
+def make_xor(
+    n: int = 200, *, noise: float = 0.0, rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The XOR problem: label 1 when exactly one of the two inputs is "on".
+
+    With ``n=4`` and ``noise=0`` it returns the four corners of the unit square,
+    ``X = [[0,0],[0,1],[1,0],[1,1]]`` and ``y = [0,1,1,0]``; otherwise ``n`` points
+    drawn around the corners with Gaussian ``noise`` (a cloud per corner).
+
+    Shapes: -> X (n, 2), y (n,) int64 in {0, 1}.
+    """
+    n = check_int("make_xor", "n", n, low=4)
+    check_hyper("make_xor", "noise", noise)
+    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    if n == 4 and noise == 0:
+        X = corners
+    else:
+        rng = _rng("make_xor", rng)
+        X = corners[np.arange(n) % 4] + noise * rng.standard_normal((n, 2))
+        X = X[rng.permutation(n)] if noise else X
+    y = ((X[:, 0] > 0.5) != (X[:, 1] > 0.5)).astype(np.int64)
+    return X, y
+
+
+def make_spirals(
+    n: int = 300, *, num_classes: int = 2, turns: float = 1.25, noise: float = 0.2,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved spiral arms, one per class: a set no straight line can split.
+
+    Arm k follows the radius r in [0.1, 1] through ``turns`` turns, rotated by
+    2πk/num_classes, with Gaussian noise of ``noise`` radians on the angle.
+
+    Shapes: -> X (n, 2) in about [-1, 1]², y (n,) int64 in 0..num_classes-1.
+    """
+    rng = _rng("make_spirals", rng)
+    n = check_int("make_spirals", "n", n, low=1)
+    num_classes = check_int("make_spirals", "num_classes", num_classes, low=2)
+    check_hyper("make_spirals", "turns", turns, low_inclusive=False)
+    check_hyper("make_spirals", "noise", noise)
+    y = np.arange(n) % num_classes
+    r = rng.uniform(0.1, 1.0, size=n)
+    theta = 2 * np.pi * (turns * r + y / num_classes) + noise * rng.standard_normal(n)
+    X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    return X, y.astype(np.int64)
 
 
 def minibatches(

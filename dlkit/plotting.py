@@ -10,8 +10,12 @@ from matplotlib.colors import ListedColormap, LogNorm
 from .data import Surface
 
 __all__ = [
-    "OPTIMIZER_COLORS", "CONTOUR_CMAP", "plot_contours", "plot_paths", "plot_losses",
+    "OPTIMIZER_COLORS", "CONTOUR_CMAP", "CLASS_COLORS", "plot_contours", "plot_paths",
+    "plot_losses", "plot_decision_boundary",
 ]
+
+#: One colour per class in every classification figure (colour-blind safe).
+CLASS_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
 
 #: One colour per optimizer, the same in every figure of the course.
 OPTIMIZER_COLORS = {
@@ -79,4 +83,41 @@ def plot_losses(ax: Any, losses: Mapping[str, np.ndarray], *, log: bool = True,
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel="loss")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_decision_boundary(ax: Any, predict: Any, X: np.ndarray, y: np.ndarray, *,
+                           num: int = 200, margin: float = 0.3, title: str | None = None
+                           ) -> Any:
+    """Colour the plane by the class ``predict`` gives it, and draw the points on top.
+
+    ``predict`` maps an array of points (M, 2) to class labels (M,) or to scores
+    (M, K) (the arg-max is taken) or to one score per point (M,) or (M, 1), read as
+    class 1 where it is > 0. It may return NumPy arrays or tensors.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    (x0, y0), (x1, y1) = X.min(axis=0) - margin, X.max(axis=0) + margin
+    gx, gy = np.meshgrid(np.linspace(x0, x1, num), np.linspace(y0, y1, num))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    out = predict(grid)
+    if type(out).__module__.startswith("torch"):
+        out = out.detach().cpu().numpy()
+    out = np.asarray(out)
+    if out.ndim == 2 and out.shape[1] > 1:
+        labels = out.argmax(axis=1)
+    elif np.issubdtype(out.dtype, np.integer) or out.dtype == bool:
+        labels = out.reshape(-1).astype(int)
+    else:
+        labels = (out.reshape(-1) > 0).astype(int)
+    k = int(max(labels.max(), y.max())) + 1
+    cmap = ListedColormap(CLASS_COLORS[:k])
+    ax.contourf(gx, gy, labels.reshape(gx.shape), levels=np.arange(k + 1) - 0.5,
+                cmap=cmap, alpha=0.25)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=-0.5, vmax=k - 0.5, s=14,
+               edgecolors="k", linewidths=0.3)
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="$x_1$", ylabel="$x_2$")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
     return ax

@@ -124,3 +124,44 @@ def test_device_seed_and_conversions(capsys):
     assert dlkit.to_torch(x).dtype == torch.float64
     with pytest.raises(TypeError, match="int"):
         dlkit.seed_everything(1.5)
+
+
+def test_blobs_are_linearly_separable_and_xor_and_spirals_are_not(rng):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = data.make_blobs(200, separation=6.0, noise=0.5, rng=rng)
+    assert X.shape == (200, 2) and np.bincount(y).tolist() == [100, 100]
+    assert LogisticRegression(C=1e4).fit(X, y).score(X, y) == 1.0
+    X4, y4 = data.make_xor(4)
+    assert X4.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and y4.tolist() == [0, 1, 1, 0]
+    # no line gets more than 3 of the 4 XOR points right
+    assert LogisticRegression(C=1e4).fit(X4, y4).score(X4, y4) <= 0.75
+    Xs, ys = data.make_spirals(300, num_classes=3, rng=rng)
+    assert Xs.shape == (300, 2) and set(ys.tolist()) == {0, 1, 2}
+    assert np.abs(Xs).max() <= 1.0 + 1e-12
+    assert LogisticRegression().fit(Xs, ys).score(Xs, ys) < 0.7
+    Xn, yn = data.make_xor(100, noise=0.1, rng=rng)
+    assert np.array_equal(yn, (Xn[:, 0] > 0.5) != (Xn[:, 1] > 0.5))
+
+
+def test_decision_boundary_accepts_labels_scores_and_tensors():
+    import matplotlib.pyplot as plt
+
+    from dlkit.plotting import plot_decision_boundary
+
+    X, y = data.make_xor(4)
+    fig, axes = plt.subplots(1, 3)
+    for ax, predict in zip(axes, [
+            lambda P: (P[:, 0] > 0.5).astype(int),                       # labels
+            lambda P: np.stack([P[:, 0], 1 - P[:, 0]], axis=1),           # scores
+            lambda P: torch.tensor(P[:, 0] - 0.5)]):                      # one score
+        plot_decision_boundary(ax, predict, X, y, num=20)
+        assert len(ax.collections) >= 2      # the filled regions and the points
+    plt.close(fig)
+
+
+def test_new_generators_need_an_explicit_rng():
+    with pytest.raises(TypeError, match="rng=np.random.default_rng"):
+        data.make_spirals(10)
+    with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
+        data.make_spirals(10, num_classes=1, rng=np.random.default_rng())

@@ -1,4 +1,4 @@
 """NumPy reference implementations (float64 by default); twins in :mod:`dlkit.torch`."""
-from . import optim
+from . import layers, optim
 
-__all__ = ["optim"]
+__all__ = ["layers", "optim"]

@@ -1,4 +1,4 @@
 """PyTorch twins of :mod:`dlkit.numpy`: same names and signatures, any device and dtype."""
-from . import optim
+from . import layers, optim
 
-__all__ = ["optim"]
+__all__ = ["layers", "optim"]
