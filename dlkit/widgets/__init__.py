@@ -8,5 +8,7 @@ website too.
 from __future__ import annotations
 
 from .optimizer import optimizer_explorer, optimizer_explorer_static
+from .playground import playground, playground_static
 
-__all__ = ["optimizer_explorer", "optimizer_explorer_static"]
+__all__ = ["optimizer_explorer", "optimizer_explorer_static", "playground",
+           "playground_static"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import time
 from dataclasses import dataclass
 from numbers import Real
@@ -26,15 +25,14 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
-from PIL import Image as PILImage
 
 from .._checks import check_int
 from ..data import SURFACES, Surface
 from ..numpy import optim
 from ..plotting import OPTIMIZER_COLORS, plot_contours
+from ._render import Blitter
 
 __all__ = [
     "OPTIMIZERS", "DEFAULT_RACE", "Race", "RaceFigure", "compute_race",
@@ -320,7 +318,6 @@ class RaceFigure:
         self.surface = surf = SURFACES[surface]()
         self.palette = palette
         self.fig = fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-        FigureCanvasAgg(fig)  # render with Agg whatever the notebook's backend is
         # Fixed positions instead of a layout engine: nothing moves between frames.
         # The map is square in pixels, so that its equal aspect wastes no room; the
         # loss panel's tick labels get 75 px, the legend 130 px on the right.
@@ -355,10 +352,7 @@ class RaceFigure:
         self.loss_title = axl.set_title(" ", fontsize="medium", y=1.0, pad=5)
         self._dynamic = [a for trio in self.lines.values() for a in trio]
         self._dynamic += [self.start, self.map_title, self.loss_title]
-        for artist in self._dynamic:
-            # Animated artists stay out of the cached background.
-            artist.set_animated(True)
-        self._background = None
+        self._blitter = Blitter(fig, self._dynamic, palette=palette)
         self.labels: list[str] = []  # the legend of the last frame drawn
 
     def draw(self, race: Race, *, title: str | None = None,
@@ -432,26 +426,9 @@ class RaceFigure:
 
     def _render(self, artists: list[Any]) -> bytes:
         """Draw ``artists`` over the cached background; return the PNG bytes."""
-        canvas = self.fig.canvas
         # The loss axis' ranges are part of the background, hence of its key.
-        key = (self.ax_loss.get_xlim(), self.ax_loss.get_ylim())
-        if self._background is None or self._background[0] != key:
-            canvas.draw()
-            self._background = (key, canvas.copy_from_bbox(self.fig.bbox))
-        else:
-            canvas.restore_region(self._background[1])
-        for artist in artists:
-            if artist.get_visible():
-                self.fig.draw_artist(artist)
-        rgb = np.asarray(canvas.buffer_rgba())[..., :3]
-        img = PILImage.fromarray(rgb)
-        if self.palette:
-            # 256 colours hold the filled contour levels and the optimizer colours
-            # exactly; only antialiased edges are rounded. Three times smaller PNGs.
-            img = img.quantize(256, method=PILImage.Quantize.FASTOCTREE)
-        buf = io.BytesIO()
-        img.save(buf, format="png")
-        return buf.getvalue()
+        return self._blitter.png(artists,
+                                 key=(self.ax_loss.get_xlim(), self.ax_loss.get_ylim()))
 
 
 def _clip_to_window(path: np.ndarray, bounds: Any) -> np.ndarray:
