@@ -31,7 +31,7 @@ def median_time(fn, repeat: int) -> float:
 
 def numpy_ops(x, w, b, dout, params):
     def pair(forward, backward, *args):
-        return lambda: backward(dout, forward(x, *args)[1])
+        return lambda: backward(dout[:, :x.shape[1]], forward(x, *args)[1])
 
     def mlp():
         out, cache = np_layers.mlp_forward(x, params)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     x = rng.standard_normal((n, d)).astype(np.float32)
     w = (rng.standard_normal((d // 2, d)) / np.sqrt(d)).astype(np.float32)
     b = np.zeros(d // 2, np.float32)
-    dout = rng.standard_normal((n, d)).astype(np.float32)
+    dout = rng.standard_normal((n, d + 10)).astype(np.float32)   # sliced to each output
     params = [(p.astype(np.float32), q.astype(np.float32)) for p, q in
               np_layers.mlp_init([d, d, d // 2, 10], rng=rng)]
     to_t = lambda a, grad=True: torch.tensor(a, requires_grad=grad)  # noqa: E731
