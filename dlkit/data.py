@@ -85,8 +85,9 @@ def make_blobs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two Gaussian clouds in the plane, centred ``separation`` apart on a diagonal.
 
-    With the default separation the two classes can be split by a straight line
-    (they are *linearly separable*), which is what the perceptron needs.
+    Gaussian clouds can overlap: with the defaults most draws, not all, can be split
+    by a straight line (are *linearly separable*), which is what the perceptron needs;
+    a larger ``separation`` or a smaller ``noise`` makes overlap rarer.
 
     Shapes: -> X (n, 2), y (n,) int64 in {0, 1}, half of each class.
     """

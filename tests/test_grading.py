@@ -15,14 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_gradient_descent.ipynb"
 
 
-@pytest.fixture(scope="module")
-def solution_ns():
-    """The functions of the solution notebook, defined as a learner would define them."""
+def solution_namespace(path):
+    """The functions of a solution notebook, defined as a learner would define them."""
     ns = {}
-    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+    for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type == "code" and (exercise_id(cell) or cell.source.startswith("import")):
             exec(cell.source, ns)
     return ns
+
+
+@pytest.fixture(scope="module")
+def solution_ns():
+    return solution_namespace(SOLUTION)
 
 
 def verdict(capsys, check, fn):
@@ -162,12 +166,18 @@ def test_common_mistake_is_rejected_with_its_hint(capsys, name, source, hint):
     assert hint in line, line
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("bad", [
+#: What a learner may hand in instead of a working function: each must get a ✗ verdict.
+BROKEN = [
     None, 42, lambda *a, **k: None, lambda *a, **k: "text", lambda *a, **k: 1 / 0,
     lambda *a, **k: (_ for _ in ()).throw(NotImplementedError("Exercise")),
     lambda *a, **k: print("debugging output") or np.full(7, np.nan),
-], ids=["None", "int", "returns-None", "returns-str", "ZeroDivision", "stub", "prints-nan"])
+]
+BROKEN_IDS = ["None", "int", "returns-None", "returns-str", "ZeroDivision", "stub",
+              "prints-nan"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bad", BROKEN, ids=BROKEN_IDS)
 def test_broken_code_gets_a_verdict_not_a_crash(capsys, name, bad):
     line = verdict(capsys, getattr(checks, f"check_{name}"), bad)
     assert line.startswith(f"✗ {name}: "), line

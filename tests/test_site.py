@@ -10,7 +10,7 @@ network, and checks:
 - on every chapter page: MathJax typeset every formula, every image loaded, the page loaded nothing
   from outside the site, no JavaScript error was logged, the Colab launch button has the exact URL;
 - widgets respond without a kernel: choosing another option in a widget's control changes the image
-  shown (chapter 02 must have such a widget);
+  shown (chapters 01 and 02 must have such a widget);
 - a full-page screenshot of every chapter is saved in ``_build/screenshots/<name>.png``.
 
 Needs ``apt-get install chromium chromium-driver`` (the test fails, it does not skip, without them).
@@ -44,7 +44,7 @@ BRANCH = "main"
 COLAB = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{{path}}.ipynb"
 
 # Chapters whose page must contain a widget that responds without a kernel.
-PAGES_WITH_WIDGETS = {"chapters/02_gradient_descent"}
+PAGES_WITH_WIDGETS = {"chapters/01_neural_networks", "chapters/02_gradient_descent"}
 
 # Addresses of the CDNs that Jupyter Book, myst-nb and the themes use by default.
 CDN = re.compile(r"cdn\.jsdelivr|unpkg\.com|cdnjs|mathjax\.org|requirejs\.org|googleapis")
@@ -249,12 +249,14 @@ class Page:
 
 @pytest.fixture(scope="session")
 def pages(site, browser):
-    """Open each chapter page at most once per session."""
+    """Open a chapter page, reusing it while the browser still shows it."""
     opened: dict[str, Page] = {}
 
     def open_page(chapter: str) -> Page:
-        if chapter not in opened:
-            path = site / f"{chapter}.html"
+        path = site / f"{chapter}.html"
+        # One browser serves every page: a page opened earlier is reused only if the
+        # browser has not moved on to another one since.
+        if chapter not in opened or browser.current_url != path.as_uri():
             assert path.is_file(), f"{chapter}.html was not built (is it listed in _toc.yml?)"
             opened[chapter] = Page(browser, path)
         return opened[chapter]
