@@ -155,13 +155,18 @@ WRONG = {
 WRONG_CASES = [(name, src, hint) for name, items in WRONG.items() for src, hint in items]
 
 
-@pytest.mark.parametrize("name, source, hint", WRONG_CASES,
-                         ids=[f"{n}-{h}" for n, _, h in WRONG_CASES])
-def test_common_mistake_is_rejected_with_its_hint(capsys, name, source, hint):
+def define(source):
+    """The function `f` of a wrong answer written as a learner would (first line, body)."""
     first, *rest = source.split("\n")
     ns = {"np": np}
     exec(first + "\n" + textwrap.indent(textwrap.dedent("\n".join(rest)), "    "), ns)
-    line = verdict(capsys, getattr(checks, f"check_{name}"), ns["f"])
+    return ns["f"]
+
+
+@pytest.mark.parametrize("name, source, hint", WRONG_CASES,
+                         ids=[f"{n}-{h}" for n, _, h in WRONG_CASES])
+def test_common_mistake_is_rejected_with_its_hint(capsys, name, source, hint):
+    line = verdict(capsys, getattr(checks, f"check_{name}"), define(source))
     assert line.startswith(f"✗ {name}: ") and "checks failed" in line, line
     assert hint in line, line
 

@@ -1,5 +1,4 @@
 """The checks of chapter 01: accept the reference, reject every known mistake, never crash."""
-import textwrap
 from pathlib import Path
 
 import nbformat
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlkit.grading import neural_networks as checks
-from test_grading import BROKEN, BROKEN_IDS, solution_namespace, verdict
+from test_grading import BROKEN, BROKEN_IDS, define, solution_namespace, verdict
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "01_neural_networks.ipynb"
 NAMES = ["neuron", "sigmoid", "softmax", "perceptron_update", "mlp_forward",
@@ -131,13 +130,6 @@ WRONG = {
     ],
 }
 WRONG_CASES = [(name, src, hint) for name, items in WRONG.items() for src, hint in items]
-
-
-def define(source):
-    first, *rest = source.split("\n")
-    ns = {"np": np}
-    exec(first + "\n" + textwrap.indent(textwrap.dedent("\n".join(rest)), "    "), ns)
-    return ns["f"]
 
 
 @pytest.mark.parametrize("name, source, hint", WRONG_CASES,
