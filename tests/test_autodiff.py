@@ -54,6 +54,18 @@ def test_forward_jacobian_equals_torch_and_needs_one_sweep_per_input(rng):
     assert len(calls) == 4
 
 
+def test_numpy_functions_on_duals_raise_instead_of_answering_wrongly():
+    with pytest.raises(TypeError):
+        np.sum(fwd.Dual(np.array([1.0, 2.0]), np.array([1.0, 0.0])))
+    both = np.array([1.0, 2.0]) * fwd.Dual(np.array([3.0, 4.0]), 1.0)   # still allowed
+    np.testing.assert_array_equal(both.tangent, [1.0, 2.0])
+
+
+def test_grad_of_a_function_that_ignores_x_is_zero():
+    np.testing.assert_array_equal(rev.grad(lambda x: rev.Tensor(3.0) * 2.0)(np.ones(2)),
+                                  np.zeros(2))
+
+
 def test_dual_rules_are_the_textbook_ones():
     a, b = fwd.Dual(3.0, 2.0), fwd.Dual(-2.0, 5.0)
     prod, quot = a * b, a / b

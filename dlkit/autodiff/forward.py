@@ -27,7 +27,10 @@ class Dual:
     r"""A dual number ``value + tangent·ε`` with ``ε² = 0``. Chapter 03, §Forward mode."""
 
     __slots__ = ("value", "tangent")
-    __array_priority__ = 1000  # NumPy defers to Dual in mixed expressions (array * Dual)
+    # NumPy must not treat a Dual as an opaque object: binary operators with an array
+    # defer to Dual's own, and NumPy functions (np.sum, np.exp) raise a TypeError
+    # instead of silently returning a wrong result. Use the functions of this module.
+    __array_ufunc__ = None
 
     def __init__(self, value: Any, tangent: Any = 0.0) -> None:
         if isinstance(value, Dual) or isinstance(tangent, Dual):
@@ -163,5 +166,9 @@ def jacobian(f: Callable, x: Any) -> np.ndarray:
     if np.ndim(x) != 1:
         raise ValueError(f"jacobian: `x` must be a vector of shape (n,), got shape "
                          f"{np.shape(x)}; flatten it with x.ravel().")
-    columns = [jvp(f, x, np.eye(len(x))[j])[1] for j in range(len(x))]
+    columns = []
+    for j in range(len(x)):
+        e_j = np.zeros_like(x)
+        e_j[j] = 1.0
+        columns.append(jvp(f, x, e_j)[1])
     return np.stack(columns, axis=-1)

@@ -416,7 +416,8 @@ def grad(f: Callable[[Tensor], Tensor]) -> Callable[[Any], np.ndarray]:
             raise ValueError("grad: `f` must return a scalar Tensor, got "
                              f"{type(out).__name__} of shape {np.shape(getattr(out, 'data', out))}.")
         out.backward()
-        return leaf.grad
+        # f may ignore x: then the sweep never reaches the leaf and its gradient is 0.
+        return leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
     return gradient
 
 
@@ -438,5 +439,9 @@ def jacobian(f: Callable[[Tensor], Tensor], x: Any) -> np.ndarray:
     r"""The Jacobian of ``f: R^n -> R^m`` at ``x``, by m reverse sweeps (one per output row)."""
     out, vjp_fn = vjp(f, x)
     m = out.size
-    rows = [vjp_fn(np.eye(m)[i].reshape(out.shape))[0].ravel() for i in range(m)]
+    rows = []
+    for i in range(m):
+        e_i = np.zeros(m)
+        e_i[i] = 1.0
+        rows.append(vjp_fn(e_i.reshape(out.shape))[0].ravel())
     return np.stack(rows).reshape(out.shape + np.shape(x))
