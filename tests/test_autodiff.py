@@ -42,8 +42,7 @@ def test_forward_jacobian_equals_torch_and_needs_one_sweep_per_input(rng):
     A = rng.standard_normal((3, 4))
 
     def f(x):
-        return fwd.tanh(A @ x) if not isinstance(x, fwd.Dual) else fwd.tanh(
-            fwd.Dual(A @ x.value, A @ x.tangent))
+        return fwd.tanh(A @ x)
 
     x = rng.standard_normal(4)
     want = torch.func.jacrev(lambda t: torch.tanh(torch.tensor(A) @ t))(
@@ -52,6 +51,20 @@ def test_forward_jacobian_equals_torch_and_needs_one_sweep_per_input(rng):
     calls = []
     fwd.jacobian(lambda d: calls.append(1) or d * 2.0, x)
     assert len(calls) == 4
+
+
+def test_matmul_and_sum_of_duals_equal_torch_func_jvp(rng):
+    A, B = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    x, v = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    out, tangent = fwd.jvp(lambda X: fwd.sum(fwd.tanh(A @ X) @ (X.T @ B), axis=0), x, v)
+    want_out, want_tangent = torch.func.jvp(
+        lambda X: (torch.tanh(torch.tensor(A) @ X) @ (X.T @ torch.tensor(B))).sum(0),
+        (torch.tensor(x),), (torch.tensor(v),))
+    np.testing.assert_allclose(out, want_out.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(tangent, want_tangent.numpy(), rtol=1e-12)
+    const = fwd.Dual(np.ones((2, 3)))                   # tangent 0: a constant
+    assert fwd.sum(const @ np.ones(3)).tangent == 0.0
+    np.testing.assert_array_equal(fwd.sum(const, axis=1).tangent, [0.0, 0.0])
 
 
 def test_numpy_functions_on_duals_raise_instead_of_answering_wrongly():

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Dual", "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "jvp",
+__all__ = ["Dual", "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "sum", "jvp",
            "jacobian"]
 
 
@@ -40,7 +40,9 @@ class Dual:
         self.tangent = tangent
 
     def __repr__(self) -> str:
-        return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
+        def show(a: Any) -> str:          # NumPy scalars as plain floats
+            return repr(float(a)) if np.ndim(a) == 0 else repr(a)
+        return f"Dual(value={show(self.value)}, tangent={show(self.tangent)})"
 
     # Each rule: the value as usual, the tangent by the derivative rule (eqs. 3.4-3.7).
     def __add__(self, other: Any) -> Dual:
@@ -99,6 +101,28 @@ class Dual:
         out = other**self.value
         return Dual(out, out * np.log(other) * self.tangent)
 
+    # A matrix product is linear in each factor: d(AB) = dA B + A dB.
+    def __matmul__(self, other: Any) -> Dual:
+        _check_operand("@", other)
+        if isinstance(other, Dual):
+            return Dual(self.value @ other.value,
+                        self._full_tangent() @ other.value
+                        + self.value @ other._full_tangent())
+        return Dual(self.value @ other, self._full_tangent() @ other)
+
+    def __rmatmul__(self, other: Any) -> Dual:
+        _check_operand("@", other)
+        return Dual(other @ self.value, other @ self._full_tangent())
+
+    @property
+    def T(self) -> Dual:
+        """The transpose (linear, so the tangent is transposed too)."""
+        return Dual(np.transpose(self.value), np.transpose(self._full_tangent()))
+
+    def _full_tangent(self) -> Any:
+        """The tangent with the shape of the value (a constant's tangent is a bare 0)."""
+        return np.broadcast_to(self.tangent, np.shape(self.value))
+
 
 def _elementwise(name: str, f: Callable, df: Callable) -> Callable:
     """An elementwise function that also accepts Duals: f(a + a'ε) = f(a) + f'(a) a' ε."""
@@ -124,6 +148,13 @@ cos = _elementwise("cos", np.cos, lambda a: -np.sin(a))
 tanh = _elementwise("tanh", np.tanh, lambda a: 1.0 - np.tanh(a) ** 2)
 sigmoid = _elementwise("sigmoid", _sigmoid, lambda a: _sigmoid(a) * (1.0 - _sigmoid(a)))
 sqrt = _elementwise("sqrt", np.sqrt, lambda a: 0.5 / np.sqrt(a))
+
+
+def sum(x: Any, axis: int | tuple | None = None) -> Any:  # noqa: A001 (like np.sum)
+    """Sum of a number, an array or a Dual; a sum is linear, so the tangents are summed."""
+    if isinstance(x, Dual):
+        return Dual(np.sum(x.value, axis=axis), np.sum(x._full_tangent(), axis=axis))
+    return np.sum(x, axis=axis)
 
 
 def _as_input(fn: str, name: str, x: Any) -> Any:
