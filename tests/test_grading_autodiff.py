@@ -98,6 +98,8 @@ WRONG = {
         ("def f(a, b, dout): return dout / b, dout * a / b**2", "minus sign"),
         ("def f(a, b, dout): return dout / b, -dout / b**2", "a in the numerator"),
         ("def f(a, b, dout): return dout * b, -dout * a / b**2", "not dout * b"),
+        # right only where b < 0: caught because the cases draw b of both signs
+        ("def f(a, b, dout): return dout / b, -dout * a / (b * np.abs(b))", "off by"),
     ],
     "topo_sort": [
         ("""def f(root):

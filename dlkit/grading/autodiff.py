@@ -141,7 +141,10 @@ def check_div_backward(fn: Any = None) -> None:
 
     def case(shape):
         def run(fn):
-            a, b = rng.uniform(0.5, 2, shape), rng.uniform(0.5, 2, shape) * -1
+            # b of both signs: a rule that gets the sign of b wrong only where b > 0
+            # (dout * a / (b * |b|), say) must not pass.
+            a = rng.uniform(0.5, 2, shape)
+            b = rng.uniform(0.5, 2, shape) * rng.choice([-1.0, 1.0], shape)
             dout = rng.standard_normal(shape)
             want = (dout / b, -dout * a / b**2)
             _expect_pair(fn(a, b, dout), want, ("da", "db"), "(da, db)", {
