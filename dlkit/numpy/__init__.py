@@ -1,4 +1,4 @@
 """NumPy reference implementations (float64 by default); twins in :mod:`dlkit.torch`."""
-from . import layers, optim
+from . import layers, losses, optim
 
-__all__ = ["layers", "optim"]
+__all__ = ["layers", "losses", "optim"]
