@@ -336,6 +336,11 @@ def test_chapter_page(pages, chapter):
         f"{chapter}: MathJax reports TeX errors: "
         + str(page.js("return Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error'))"))
     )
+    # Equations are numbered by their \\tag (the numbers the text and the graders cite); a
+    # second, automatic Sphinx number beside one would contradict it.
+    auto_numbers = page.js("return Array.from(document.querySelectorAll('article span.eqno'))"
+                           ".map(e => e.textContent.trim())")
+    assert not auto_numbers, f"{chapter}: equations numbered twice, by Sphinx: {auto_numbers}"
     raw = page.js(
         "const a = document.querySelector('article').cloneNode(true);"
         "a.querySelectorAll('pre, code, script, style, .highlight, mjx-container').forEach(e => e.remove());"
