@@ -15,7 +15,7 @@ import numpy as np
 from ._checks import check_hyper, check_int
 
 __all__ = [
-    "load_digits", "load_diabetes", "make_line", "make_blobs", "make_xor", "make_spirals",
+    "load_digits", "load_diabetes", "load_image", "make_line", "make_blobs", "make_xor", "make_spirals",
     "minibatches",
     "Surface", "quadratic_bowl", "rosenbrock", "saddle", "himmelblau", "SURFACES",
 ]
@@ -42,6 +42,36 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
     X, y = _load(return_X_y=True)
     return X / 16.0, y.astype(np.int64)
+
+
+#: The photographs that ship with scikit-learn (offline), by short name.
+IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
+
+
+def load_image(name: str = "china", *, size: int | None = None, gray: bool = True
+               ) -> np.ndarray:
+    """One of scikit-learn's sample photographs, as floats in [0, 1].
+
+    ``gray=True`` averages the colour channels with the usual luminance weights
+    (0.299 R + 0.587 G + 0.114 B); ``size`` downsamples by averaging blocks of pixels
+    until the shorter side has about ``size`` pixels (cheap, and free of aliasing).
+
+    Shapes: -> (H, W) when gray, else (H, W, 3); the originals are 427 x 640.
+    """
+    if name not in IMAGES:
+        raise ValueError(f"load_image: unknown image {name!r}; choose one of "
+                         f"{', '.join(map(repr, IMAGES))}.")
+    from sklearn.datasets import load_sample_image
+
+    img = load_sample_image(IMAGES[name]).astype(np.float64) / 255.0     # (H, W, 3)
+    if gray:
+        img = img @ np.array([0.299, 0.587, 0.114])
+    if size is not None:
+        size = check_int("load_image", "size", size, low=1)
+        f = max(1, min(img.shape[:2]) // size)                # block size
+        h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
+        img = img[:h, :w].reshape(h // f, f, w // f, f, *img.shape[2:]).mean(axis=(1, 3))
+    return img
 
 
 def load_diabetes(*, standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:

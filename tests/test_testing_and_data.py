@@ -165,3 +165,20 @@ def test_new_generators_need_an_explicit_rng():
         data.make_spirals(10)
     with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
         data.make_spirals(10, num_classes=1, rng=np.random.default_rng())
+
+
+def test_sample_images_load_offline_gray_or_colour_and_downsampled():
+    colour = data.load_image("flower", gray=False)
+    assert colour.shape == (427, 640, 3) and 0 <= colour.min() and colour.max() <= 1
+    gray = data.load_image("china")
+    np.testing.assert_allclose(gray, colour_to_gray(data.load_image("china", gray=False)))
+    small = data.load_image("china", size=64)
+    assert min(small.shape) == 427 // (427 // 64) and small.shape[1] == 640 // (427 // 64)
+    # block averaging: the mean brightness is kept (up to the cropped border)
+    assert abs(small.mean() - gray[:small.shape[0] * 6, :small.shape[1] * 6].mean()) < 1e-12
+    with pytest.raises(ValueError, match="load_image: unknown image 'ascent'"):
+        data.load_image("ascent")
+
+
+def colour_to_gray(img):
+    return 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
