@@ -7,8 +7,9 @@ website too.
 """
 from __future__ import annotations
 
+from .conv import conv_explorer, conv_explorer_static
 from .optimizer import optimizer_explorer, optimizer_explorer_static
 from .playground import playground, playground_static
 
-__all__ = ["optimizer_explorer", "optimizer_explorer_static", "playground",
-           "playground_static"]
+__all__ = ["conv_explorer", "conv_explorer_static", "optimizer_explorer",
+           "optimizer_explorer_static", "playground", "playground_static"]
