@@ -44,7 +44,8 @@ BRANCH = "main"
 COLAB = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{{path}}.ipynb"
 
 # Chapters whose page must contain a widget that responds without a kernel.
-PAGES_WITH_WIDGETS = {"chapters/01_neural_networks", "chapters/02_gradient_descent"}
+PAGES_WITH_WIDGETS = {"chapters/01_neural_networks", "chapters/02_gradient_descent",
+                      "chapters/05_convolutional_networks"}
 
 # Addresses of the CDNs that Jupyter Book, myst-nb and the themes use by default.
 CDN = re.compile(r"cdn\.jsdelivr|unpkg\.com|cdnjs|mathjax\.org|requirejs\.org|googleapis")
