@@ -437,3 +437,22 @@ def test_bad_arguments_name_the_function_the_value_and_the_choices(call, words):
 
 def test_positions_are_the_documented_ones():
     assert POSITIONS == ("strongest response", "top-left corner", "centre")
+
+
+def test_blitter_with_a_fixed_palette_saves_that_palette_with_exact_black_and_white():
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from dlkit.widgets._render import Blitter
+    from dlkit.widgets.conv import _palette
+
+    fig = Figure(figsize=(2, 1), dpi=50)
+    ax = fig.add_axes((0, 0, 1, 1))
+    img = ax.imshow(np.linspace(0, 1, 64)[None], cmap="gray", aspect="auto")
+    lookup, saved = _palette()
+    frame = Image.open(io.BytesIO(Blitter(fig, [img], palette=(lookup, saved)).png([img])))
+    assert frame.mode == "P" and frame.getpalette()[:len(saved)] == saved
+    colours = {c for _, c in frame.convert("RGB").getcolors()}
+    assert (0, 0, 0) in colours and (255, 255, 255) in colours and len(colours) > 30

@@ -17,9 +17,16 @@ class Blitter:
     about a third of the cost of a full draw. A new ``key`` (e.g. changed axis
     limits) redraws the background. The figure is rendered with Agg whatever the
     notebook's backend is.
+
+    ``palette``: True quantises every frame to an adaptive palette of 256 colours
+    (octree), False keeps RGB, and a pair ``(lookup, saved)`` maps every pixel to the
+    nearest colour of the fixed palette image ``lookup`` and saves the palette
+    ``saved`` with the PNG (for frames whose colours are known, such as a grey photo,
+    where an adaptive palette keeps too few greys and shows bands).
     """
 
-    def __init__(self, fig: Any, animated: Sequence[Any] = (), *, palette: bool = True):
+    def __init__(self, fig: Any, animated: Sequence[Any] = (), *,
+                 palette: bool | tuple[Any, list[int]] = True):
         self.fig = fig
         FigureCanvasAgg(fig)
         self.animated = list(animated)
@@ -46,10 +53,14 @@ class Blitter:
             if artist.get_visible():
                 self.fig.draw_artist(artist)
         img = PILImage.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
-        if self.palette:
+        if self.palette is True:
             # 256 colours hold flat fills and line colours exactly; only antialiased
             # edges are rounded. PNGs three times smaller.
             img = img.quantize(256, method=PILImage.Quantize.FASTOCTREE)
+        elif self.palette:
+            lookup, saved = self.palette
+            img = img.quantize(palette=lookup, dither=PILImage.Dither.NONE)
+            img.putpalette(saved)
         buf = io.BytesIO()
         img.save(buf, format="png")
         return buf.getvalue()

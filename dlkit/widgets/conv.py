@@ -25,7 +25,6 @@ import contextlib
 import functools
 import gzip
 import html
-import io
 import importlib.util
 import time
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from typing import Any, Callable, Iterator, Sequence
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -45,6 +43,7 @@ from PIL import Image
 
 from .._checks import check_int
 from ..numpy import conv as np_conv
+from ._render import Blitter
 from .playground import nested_stack
 
 __all__ = [
@@ -477,7 +476,6 @@ class ConvFigure:
     def __init__(self, *, width: int = 580, height: int = 290, dpi: int = 90) -> None:
         self.width, self.height, self.dpi = width, height, dpi
         self.fig = fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-        FigureCanvasAgg(fig)
         # Fixed pixel geometry: two square boxes for the panels, a gap, a colour bar;
         # titles above, tick labels left and below.
         top, bottom, left, gap, bar = 30, 22, 30, 40, 56
@@ -527,10 +525,7 @@ class ConvFigure:
         # the rest is the cached background (blitting), about half of a frame's cost.
         self._animated = [self.im_out, self.im_bar, *self.bar_labels, self.window,
                           self.pixel]
-        for artist in self._animated:
-            artist.set_animated(True)
-        self._background: tuple[Any, Any] | None = None
-        self._palette = _palette()
+        self._blitter = Blitter(fig, self._animated, palette=_palette())
 
     def _frac(self, x: float, y: float, w: float, h: float) -> tuple[float, ...]:
         return x / self.width, y / self.height, w / self.width, h / self.height
@@ -617,35 +612,9 @@ class ConvFigure:
         self.title_in.set_text(f"input {H} × {W}{pad_text}")
         self.title_out.set_text(f"output {h_out} × {w_out}, stride {result.stride}")
         # The background: the input panel, titles, ticks, the panels' places.
-        return self._png(key=(result.padded.shape, P, K, result.stride,
-                              result.padded.tobytes()))
-
-    def _png(self, key: Any) -> bytes:
-        """Render (the background again only for a new ``key``); return PNG bytes."""
-        canvas = self.fig.canvas
-        if self._background is None or self._background[0] != key:
-            # Axes draw animated *images* anyway (they are composited): hide them.
-            shown = [a for a in self._animated if a.get_visible()]
-            for artist in shown:
-                artist.set_visible(False)
-            canvas.draw()
-            for artist in shown:
-                artist.set_visible(True)
-            self._background = (key, canvas.copy_from_bbox(self.fig.bbox))
-        else:
-            canvas.restore_region(self._background[1])
-        for artist in self._animated:
-            self.fig.draw_artist(artist)
-        rgba = canvas.buffer_rgba()
-        image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw",
-                                 "RGBA", 0, 1).convert("RGB")
-        lookup, saved = self._palette
-        image = image.quantize(palette=lookup, dither=Image.Dither.NONE)
-        image.putpalette(saved)
-        buffer = io.BytesIO()
-        image.save(buffer, format="png")
-        return buffer.getvalue()
-
+        return self._blitter.png(self._animated,
+                                 key=(result.padded.shape, P, K, result.stride,
+                                      result.padded.tobytes()))
 
 # ----------------------------------------------------------------------------- tables
 _STYLE = """<style>
