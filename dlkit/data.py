@@ -15,7 +15,7 @@ import numpy as np
 from ._checks import check_hyper, check_int
 
 __all__ = [
-    "load_digits", "load_diabetes", "load_image", "make_line", "make_blobs", "make_xor", "make_spirals",
+    "load_digits", "load_diabetes", "load_image", "load_text", "make_line", "make_blobs", "make_xor", "make_spirals",
     "minibatches",
     "Surface", "quadratic_bowl", "rosenbrock", "saddle", "himmelblau", "SURFACES",
 ]
@@ -72,6 +72,24 @@ def load_image(name: str = "china", *, size: int | None = None, gray: bool = Tru
         h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
         img = img[:h, :w].reshape(h // f, f, w // f, f, *img.shape[2:]).mean(axis=(1, 3))
     return img
+
+
+#: The texts that ship with dlkit (dlkit/texts/, all in the public domain).
+TEXTS = ("verse",)
+
+
+def load_text(name: str = "verse") -> str:
+    """A small public-domain text that ships with dlkit, for character-level models.
+
+    ``"verse"``: four of Shakespeare's sonnets, Carroll's "Jabberwocky" and Lincoln's
+    Gettysburg Address, about 5,000 characters (see dlkit/texts/README.md).
+    """
+    if name not in TEXTS:
+        raise ValueError(f"load_text: unknown text {name!r}; choose one of "
+                         f"{', '.join(map(repr, TEXTS))}.")
+    from importlib.resources import files
+
+    return (files("dlkit") / "texts" / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def load_diabetes(*, standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:

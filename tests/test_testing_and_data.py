@@ -182,3 +182,12 @@ def test_sample_images_load_offline_gray_or_colour_and_downsampled():
 
 def colour_to_gray(img):
     return 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+
+
+def test_the_public_domain_text_ships_with_the_package():
+    text = data.load_text()
+    assert len(text) > 4000 and text.startswith("Shall I compare thee")
+    assert set(text) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            " \n.,;:!?'\"-")
+    with pytest.raises(ValueError, match="load_text: unknown text 'hamlet'"):
+        data.load_text("hamlet")
