@@ -302,3 +302,22 @@ def test_grading_is_not_fooled_by_edited_outputs_or_check_cells(graded):
     _, table = graded
     assert set(table["carol.ipynb"].values()) == {0}
     assert set(table["dave.ipynb"].values()) == {0}
+
+
+# The equation numbers that the hints of each chapter's checks cite, against the chapter.
+CHAPTER_OF_CHECKS = {"neural_networks": "01_neural_networks", "autodiff": "03_autodiff",
+                     "losses": "04_losses", "conv": "05_convolutional_networks",
+                     "recurrent": "06_recurrent_networks"}
+
+
+@pytest.mark.parametrize("module", list(CHAPTER_OF_CHECKS))
+def test_every_equation_a_check_cites_is_tagged_in_its_chapter(module):
+    import importlib
+
+    eq = importlib.import_module(f"dlkit.grading.{module}").EQ
+    path = ROOT / "chapters" / f"{CHAPTER_OF_CHECKS[module]}.ipynb"
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
+                     if c.cell_type == "markdown")
+    missing = {what: tag for what, tag in eq.items()
+               if f"\\tag{{{tag.strip('()')}}}" not in text}
+    assert not missing, f"{path.name} has no \\tag for {missing}"
