@@ -25,7 +25,8 @@ import numpy as np
 
 PASS, FAIL = "✓", "✗"
 
-__all__ = ["CheckFailed", "Case", "run_checks", "close", "match_mistake"]
+__all__ = ["CheckFailed", "Case", "run_checks", "close", "match_mistake", "learner_array",
+           "shaped_array"]
 
 
 class CheckFailed(Exception):
@@ -149,6 +150,24 @@ def as_array(fn_name: str, what: str, value: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise CheckFailed(f"{what} should be a NumPy array, got {type(value).__name__}.") from None
     return arr
+
+
+def learner_array(what: str, value: Any) -> np.ndarray:
+    """The learner's value as a float array; None (a forgotten `return`) is named."""
+    if value is None:
+        raise CheckFailed(f"{what} is None: the function returns nothing; is its `return` "
+                          f"missing?")
+    return as_array("", what, value)
+
+
+def shaped_array(value: Any, want: tuple, what: str, hints: dict[tuple, str],
+            otherwise: str) -> np.ndarray:
+    """The learner's array, or a failure naming the slip that its wrong shape reveals."""
+    got = learner_array(what, value)
+    if got.shape == tuple(want):
+        return got
+    hint = hints.get(got.shape, otherwise)
+    raise CheckFailed(f"{what} has shape {got.shape}, expected {tuple(want)}: {hint}.")
 
 
 def expect(got: Any, want: np.ndarray, what: str, mistakes: dict[str, Any] | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, as_array, expect, run_checks
+from ._core import CheckFailed, _lookup, expect, run_checks, shaped_array
 
 __all__ = ["check_conv_output_size", "check_cross_correlate2d", "check_pad2d",
            "check_conv2d_forward", "check_conv2d_backward", "check_max_pool2d"]
@@ -166,24 +166,6 @@ def _max_pool_backward(dout: np.ndarray, x: np.ndarray, k: int, *, stride: int |
 
 
 # ------------------------------------------------------------------ shared helpers
-def _array(what: str, value: Any) -> np.ndarray:
-    """The learner's value as a float array; None (a forgotten `return`) is named."""
-    if value is None:
-        raise CheckFailed(f"{what} is None: the function returns nothing; is its `return` "
-                          f"missing?")
-    return as_array("", what, value)
-
-
-def _shaped(value: Any, want: tuple, what: str, hints: dict[tuple, str],
-            otherwise: str) -> np.ndarray:
-    """The learner's array, or a failure naming the slip that its wrong shape reveals."""
-    got = _array(what, value)
-    if got.shape == tuple(want):
-        return got
-    hint = hints.get(got.shape, otherwise)
-    raise CheckFailed(f"{what} has shape {got.shape}, expected {tuple(want)}: {hint}.")
-
-
 def _triple(out: Any, what: str) -> tuple[Any, Any, Any]:
     if not isinstance(out, (tuple, list)):
         raise CheckFailed(f"return a triple {what}, got {type(out).__name__}.")
@@ -307,7 +289,7 @@ def check_cross_correlate2d(fn: Any = None) -> None:
                 (h, w): f"the output has the size of x ('same'); the valid correlation keeps "
                 f"only the windows that fit inside x, (H − KH + 1, W − KW + 1), eq. {eq}",
             }
-            got = _shaped(got, want.shape, name, hints,
+            got = shaped_array(got, want.shape, name, hints,
                           f"the valid output has one entry per window that fits in x, "
                           f"(H − KH + 1, W − KW + 1), eq. {eq}")
             mistakes = {
@@ -389,7 +371,7 @@ def check_pad2d(fn: Any = None) -> None:
                     (n, c, h, w): "the shape did not change: padding adds p rows above and "
                     "below and p columns left and right",
                 }
-            got = _shaped(got, want.shape, name, hints,
+            got = shaped_array(got, want.shape, name, hints,
                           f"the padded array has shape (N, C, H + 2p, W + 2p): {how}")
             mistakes = {
                 f"the border repeats the edge values (mode 'edge'); a convolution layer pads "
@@ -446,7 +428,7 @@ def check_conv2d_forward(fn: Any = None) -> None:
             if c != f:
                 hints[(n, c, oh, ow)] = ("there is one output channel per filter, F = "
                                          "w.shape[0], not per input channel")
-            got = _shaped(got, want.shape, name, hints,
+            got = shaped_array(got, want.shape, name, hints,
                           f"the output is (N, F, H', W') with H' = ⌊(H − KH)/s⌋ + 1 and "
                           f"W' = ⌊(W − KW)/s⌋ + 1, eq. {eq_size}")
             no_bias = want - b[None, :, None, None]
@@ -536,10 +518,10 @@ def check_conv2d_backward(fn: Any = None) -> None:
                         f"{eq_dx}"}
             if c != f:
                 dx_hints[(n, f, h, w_)] = "dx has the shape of x, (N, C, H, W)"
-            db = _shaped(db, (f,), f"db {name}", db_hints, f"db has shape (F,): {sums}")
-            dw = _shaped(dw, w.shape, f"dw {name}", dw_hints,
+            db = shaped_array(db, (f,), f"db {name}", db_hints, f"db has shape (F,): {sums}")
+            dw = shaped_array(dw, w.shape, f"dw {name}", dw_hints,
                          f"dw has the shape of w, (F, C, KH, KW), eq. {eq}")
-            dx = _shaped(dx, x.shape, f"dx {name}", dx_hints,
+            dx = shaped_array(dx, x.shape, f"dx {name}", dx_hints,
                          f"dx has the shape of x, (N, C, H, W), eq. {eq_dx}")
             expect(db, want_db, f"db {name}", {
                 f"db sums over the batch, it does not average: {sums}": want_db / n,
@@ -621,7 +603,7 @@ def check_max_pool2d(max_pool2d: Any = None, max_pool2d_backward: Any = None) ->
                 hints[(n, c, h - k + 1, w - k + 1)] = (
                     f"the windows overlap (stride 1); max pooling with k×k windows moves "
                     f"k positions at a time, so the output is (N, C, H/k, W/k), eq. {eq}")
-            got = _shaped(got, want.shape, name, hints,
+            got = shaped_array(got, want.shape, name, hints,
                           f"k×k windows that do not overlap give (N, C, H/k, W/k), eq. {eq}")
             blocks = x.reshape(n, c, h // k, w // k, k, k)
             expect(got, want, name, {
@@ -649,7 +631,7 @@ def check_max_pool2d(max_pool2d: Any = None, max_pool2d_backward: Any = None) ->
             args = [dout.copy(), x.copy()]
             got = backward(args[0], args[1], k)
             _unchanged("max_pool2d_backward", args, [dout, x])
-            got = _shaped(got, x.shape, name, {},
+            got = shaped_array(got, x.shape, name, {},
                           f"the gradient has the shape of x, (N, C, H, W), eq. {eq}")
             want = _max_pool_backward(dout, x, k)
             up = np.repeat(np.repeat(dout, k, axis=2), k, axis=3)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, as_array, close, expect, run_checks
+from ._core import CheckFailed, _lookup, close, expect, learner_array, run_checks
 
 __all__ = ["check_mse", "check_hinge", "check_log_sum_exp", "check_softmax_cross_entropy",
            "check_bce_with_logits", "check_entropy_kl"]
@@ -65,17 +65,9 @@ def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ shared helpers
-def _array(what: str, value: Any) -> np.ndarray:
-    """The learner's value as a float array; None (a forgotten `return`) is named."""
-    if value is None:
-        raise CheckFailed(f"{what} is None: the function returns nothing; is its `return` "
-                          f"missing?")
-    return as_array("", what, value)
-
-
 def _one_number(value: Any, what: str, how: str) -> np.ndarray:
     """A loss is a single number: fail with ``how`` when the learner returned an array."""
-    got = _array(what, value)
+    got = learner_array(what, value)
     if got.shape != ():
         raise CheckFailed(f"{what} has shape {got.shape}; a loss is one number (shape ()): "
                           f"{how}.")
@@ -84,7 +76,7 @@ def _one_number(value: Any, what: str, how: str) -> np.ndarray:
 
 def _reduced(value: Any, z_shape: tuple, what: str) -> np.ndarray:
     """A reduction over the last axis: shape z_shape[:-1]; name the usual shape slips."""
-    got = _array(what, value)
+    got = learner_array(what, value)
     want = tuple(z_shape[:-1])
     if got.shape == want:
         return got
@@ -165,7 +157,7 @@ def check_mse(mse: Any = None, mse_grad: Any = None) -> None:
                 mistakes[f"N is the number of entries, y_hat.size = {n}, not the number of "
                          f"rows len(y_hat) = {len(y_hat)}, eq. {eq}"] = 2 * r / len(y_hat)
             what = f"mse_grad for inputs of shape {y_hat.shape}"
-            got = _array(what, grad(y_hat.copy(), y.copy()))
+            got = learner_array(what, grad(y_hat.copy(), y.copy()))
             if got.shape != y_hat.shape:
                 raise CheckFailed(f"{what} has shape {got.shape}; the gradient has the shape "
                                   f"of y_hat, one partial derivative per prediction.")
@@ -226,7 +218,7 @@ def check_hinge(hinge: Any = None, hinge_grad: Any = None) -> None:
             n = len(s)
             want = np.where(y * s < 1, -y / n, 0.0)
             what = f"hinge_grad for {n} scores"
-            got = _array(what, grad(s.copy(), y.copy()))
+            got = learner_array(what, grad(s.copy(), y.copy()))
             if got.shape != s.shape:
                 raise CheckFailed(f"{what} has shape {got.shape}; the gradient has the shape "
                                   f"of the scores, {s.shape}.")
@@ -344,7 +336,7 @@ def check_softmax_cross_entropy(fn: Any = None) -> None:
         loss, dz = _pair(fn(z.copy(), y.copy()), "(loss, dlogits)")
         loss = _one_number(loss, f"the loss for {what}", "average -log softmax(z)_y over "
                            "the N rows")
-        dz = _array(f"dlogits for {what}", dz)
+        dz = learner_array(f"dlogits for {what}", dz)
         if dz.shape != z.shape:
             raise CheckFailed(f"dlogits for {what} has shape {dz.shape}; it has the shape of "
                               f"the logits, {z.shape}.")

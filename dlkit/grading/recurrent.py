@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, as_array, close, expect, match_mistake, run_checks
+from ._core import (CheckFailed, _lookup, close, expect, learner_array, match_mistake,
+                    run_checks, shaped_array)
 
 __all__ = ["check_rnn_cell", "check_rnn_unroll", "check_rnn_bptt", "check_lstm_cell",
            "check_gru_cell", "check_clip_grad_norm", "check_sample_with_temperature"]
@@ -172,24 +173,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ shared helpers
-def _array(what: str, value: Any) -> np.ndarray:
-    """The learner's value as a float array; None (a forgotten `return`) is named."""
-    if value is None:
-        raise CheckFailed(f"{what} is None: the function returns nothing; is its `return` "
-                          f"missing?")
-    return as_array("", what, value)
-
-
-def _shaped(value: Any, want: tuple, what: str, hints: dict[tuple, str],
-            otherwise: str) -> np.ndarray:
-    """The learner's array, or a failure naming the slip that its wrong shape reveals."""
-    got = _array(what, value)
-    if got.shape == tuple(want):
-        return got
-    hint = hints.get(got.shape, otherwise)
-    raise CheckFailed(f"{what} has shape {got.shape}, expected {tuple(want)}: {hint}.")
-
-
 def _tuple(out: Any, size: int, what: str) -> tuple:
     if not isinstance(out, (tuple, list)):
         raise CheckFailed(f"return the {'pair' if size == 2 else 'tuple'} {what}, got "
@@ -250,7 +233,7 @@ def check_rnn_cell(fn: Any = None) -> None:
             if n != hdim:
                 hints[(hdim, n)] = ("the result is transposed: the cell is batch-first, one "
                                     "row per example, h' of shape (N, H): " + layout)
-            got = _shaped(got, (n, hdim), name, hints, f"h' has the shape of h, (N, H), "
+            got = shaped_array(got, (n, hdim), name, hints, f"h' has the shape of h, (N, H), "
                           f"{rule}, eq. {eq}")
             want = _rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)
             pre_x, pre_h = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh
@@ -330,7 +313,7 @@ def check_rnn_unroll(fn: Any = None) -> None:
                 hints[(n, t_len, hdim)] = (f"the batch and time axes are swapped: sequences "
                                            f"are time-major, x (T, N, D), and hs is (T, N, "
                                            f"H); {every}")
-            got = _shaped(got, want.shape, name, hints, every)
+            got = shaped_array(got, want.shape, name, hints, every)
             same = (f"the state is not carried over: every step starts from h0. Step t "
                     f"uses the state just computed, h_t = tanh(x_t W_ihᵀ + b_ih + "
                     f"h_(t−1) W_hhᵀ + b_hh), eq. {eq}")
@@ -447,22 +430,22 @@ def check_rnn_bptt(fn: Any = None) -> None:
                 return out
 
             dw_ih, dw_hh, db, dh0 = out
-            db = _shaped(db, (hdim,), f"db {name}", {
+            db = shaped_array(db, (hdim,), f"db {name}", {
                 (n, hdim): f"db is not summed over the batch: db = Σ_t Σ_n δ_t, eq. {eq}",
                 (t_len, n, hdim): f"db is not summed over time and batch: {sums}",
                 (t_len, hdim): f"db is not summed over time: {sums}",
                 (2, hdim): "db is one array of shape (H,), the gradient of b_ih and of b_hh "
                            "alike (the two biases only enter as a sum)"},
                 f"db has shape (H,): {sums}")
-            dw_ih = _shaped(dw_ih, (hdim, d), f"dw_ih {name}", {
+            dw_ih = shaped_array(dw_ih, (hdim, d), f"dw_ih {name}", {
                 (d, hdim): f"dw_ih is transposed: it has the shape of w_ih, (H, D), "
                            f"dW_ih = Σ_t δ_tᵀ x_t, eq. {eq}",
                 (t_len, hdim, d): f"dw_ih is not summed over time: {sums}"},
                 f"dw_ih has the shape of w_ih, (H, D), eq. {eq}")
-            dw_hh = _shaped(dw_hh, (hdim, hdim), f"dw_hh {name}", {
+            dw_hh = shaped_array(dw_hh, (hdim, hdim), f"dw_hh {name}", {
                 (t_len, hdim, hdim): f"dw_hh is not summed over time: {sums}"},
                 f"dw_hh has the shape of w_hh, (H, H), eq. {eq}")
-            dh0 = _shaped(dh0, (n, hdim), f"dh0 {name}", {},
+            dh0 = shaped_array(dh0, (n, hdim), f"dh0 {name}", {},
                           "dh0 has the shape of h0, (N, H)")
             expect(db, want[2], f"db {name}", part(2, "db"))
             dw_ih_mistakes = part(0, "dw_ih")
@@ -522,9 +505,9 @@ def check_lstm_cell(fn: Any = None) -> None:
             want_h, want_c = _lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)
             shape_hints = {(n, 4 * hdim): f"this has all four gates side by side; split the "
                            f"(N, 4H) pre-activations into four blocks of H columns, {order}"}
-            got_h = _shaped(out[0], (n, hdim), f"h_next {name}", shape_hints,
+            got_h = shaped_array(out[0], (n, hdim), f"h_next {name}", shape_hints,
                             "h' has the shape of h, (N, H)")
-            got_c = _shaped(out[1], (n, hdim), f"c_next {name}", shape_hints,
+            got_c = shaped_array(out[1], (n, hdim), f"c_next {name}", shape_hints,
                             "c' has the shape of c, (N, H)")
             if close(got_h, want_c) and close(got_c, want_h) and not close(got_h, want_h):
                 raise CheckFailed(f"the pair is the wrong way round: return (h_next, "
@@ -606,7 +589,7 @@ def check_gru_cell(fn: Any = None) -> None:
             if isinstance(got, (tuple, list)):
                 raise CheckFailed(f"{name} returned a {type(got).__name__}; a GRU has no "
                                   f"cell state, return h_next alone, an array (N, H).")
-            got = _shaped(got, (n, hdim), name, {
+            got = shaped_array(got, (n, hdim), name, {
                 (n, 3 * hdim): f"this has all three blocks side by side; split the (N, 3H) "
                                f"pre-activations into three blocks of H columns, {order}"},
                 "h' has the shape of h, (N, H)")
@@ -680,7 +663,7 @@ def check_clip_grad_norm(fn: Any = None) -> None:
                                   f"order; got {type(clipped).__name__}"
                                   + (f" of {len(clipped)}" if hasattr(clipped, "__len__")
                                      else "") + ".")
-            got = [_shaped(g, s.shape, f"clipped array {k} {name}", {},
+            got = [shaped_array(g, s.shape, f"clipped array {k} {name}", {},
                            "each clipped array has the shape of its gradient")
                    for k, (g, s) in enumerate(zip(clipped, grads))]
             want, want_total = _clip(grads, max_norm)
@@ -712,7 +695,7 @@ def check_clip_grad_norm(fn: Any = None) -> None:
                 mistakes[f"the factor is upside down: scale by τ/‖g‖, not ‖g‖/τ, {rule}"] = \
                     flat([g * (want_total / max_norm) for g in grads])
             expect(flat(got), flat(want), f"the clipped gradients {name}", mistakes)
-            total = _array(f"total_norm {name}", total)
+            total = learner_array(f"total_norm {name}", total)
             if total.shape not in ((), (1,)):
                 raise CheckFailed(f"total_norm {name} has shape {total.shape}; it is one "
                                   f"number, the global norm of all the gradients.")
