@@ -155,6 +155,14 @@ WRONG = {
 WRONG_CASES = [(name, src, hint) for name, items in WRONG.items() for src, hint in items]
 
 
+def verdict_of_table(capsys, table, name, ns, **replace):
+    """The verdict of check `name` of `table` ({name: (check, its functions in order)})
+    on the learner functions of `ns`, some of them replaced by keyword."""
+    check, fns = table[name]
+    args = [replace[f] if f in replace else ns[f] for f in fns]
+    return verdict(capsys, lambda first: check(first, *args[1:]), args[0])
+
+
 def define(source):
     """The function `f` of a wrong answer written as a learner would (first line, body)."""
     first, *rest = source.split("\n")

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from dlkit.grading import conv as checks
-from test_grading import BROKEN, BROKEN_IDS, define, solution_namespace, verdict
+from test_grading import (BROKEN, BROKEN_IDS, define, solution_namespace, verdict,
+                          verdict_of_table)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "05_convolutional_networks.ipynb"
@@ -33,10 +34,7 @@ def solution_ns():
 
 
 def run(capsys, name, ns, **replace):
-    """The verdict of check `name` on the functions of `ns`, some replaced."""
-    check, fns = CHECKS[name]
-    args = [replace[f] if f in replace else ns[f] for f in fns]
-    return verdict(capsys, lambda first: check(first, *args[1:]), args[0])
+    return verdict_of_table(capsys, CHECKS, name, ns, **replace)
 
 
 @pytest.mark.parametrize("name", NAMES)
