@@ -16,7 +16,7 @@ from ._checks import check_hyper, check_int
 
 __all__ = [
     "load_digits", "load_diabetes", "load_image", "load_text", "make_line", "make_blobs", "make_xor", "make_spirals",
-    "minibatches",
+    "minibatches", "augment_digits",
     "Surface", "quadratic_bowl", "rosenbrock", "saddle", "himmelblau", "SURFACES",
 ]
 
@@ -342,3 +342,78 @@ SURFACES: dict[str, Callable[[], Surface]] = {
     "Himmelblau": himmelblau,
 }
 
+
+# ------------------------------------------------------------------------- augmentation
+def augment_digits(
+    X: np.ndarray, *, rng: np.random.Generator, max_shift: int = 1,
+    max_angle: float = 0.0, noise: float = 0.0,
+) -> np.ndarray:
+    r"""Randomly shifted, rotated and noisy copies of 8x8 digit images (chapter 07).
+
+    :math:`x' = \mathrm{clip}(R_\theta\, S_{(d_r, d_c)}\, x + \varepsilon,\ 0,\ 1)`,
+    drawn afresh for every image: :math:`S` moves the image by integers
+    :math:`d_r, d_c \in [-\text{max\_shift}, \text{max\_shift}]` with zero fill (what
+    leaves the frame is lost, nothing wraps around), :math:`R_\theta` rotates it about
+    its centre by :math:`\theta \sim U[-\text{max\_angle}, \text{max\_angle}]` degrees
+    (bilinear, zero fill, ``scipy.ndimage.rotate``), and
+    :math:`\varepsilon \sim \mathcal N(0, \text{noise}^2)` per pixel. With every
+    amount 0 it returns a copy of ``X``. The same ``rng`` state gives the same copies.
+
+    Shapes: X (N, 64) or (N, 8, 8) in [0, 1] (as ``load_digits`` returns) -> a new
+    array of the same shape and dtype. Chapter 07, §Data augmentation.
+    """
+    fn = "augment_digits"
+    if type(X).__module__.startswith("torch"):
+        raise TypeError(f"{fn}: `X` is a torch.Tensor; this helper works on NumPy "
+                        f"arrays. Convert with dlkit.to_numpy(X), and back with "
+                        f"dlkit.to_torch(...).")
+    X = np.asarray(X)
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{fn}: `X` must hold pixel values, got an array of dtype "
+                        f"{X.dtype}.")
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    shape = X.shape
+    if shape[1:] not in ((64,), (8, 8)):
+        hint = (" For one image add a batch axis: X[None]."
+                if shape in ((64,), (8, 8)) else "")
+        raise ValueError(f"{fn}: `X` has shape {shape}, expected (N, 64) or "
+                         f"(N, 8, 8): a batch of 8x8 digit images like those of "
+                         f"load_digits().{hint}")
+    if X.size and not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= 1):
+        got = ("non-finite values" if not np.isfinite(X).all()
+               else f"values from {X.min():g} to {X.max():g}")
+        hint = (" scikit-learn's raw digits hold 0..16: divide by 16 (load_digits "
+                "does)." if X.max() <= 16 and X.min() >= 0 else "")
+        raise ValueError(f"{fn}: `X` must hold pixel intensities in [0, 1], got "
+                         f"{got}.{hint}")
+    rng = _rng(fn, rng)
+    s = check_int(fn, "max_shift", max_shift, low=0, high=7)
+    max_angle = check_hyper(fn, "max_angle", max_angle, high=180.0, high_inclusive=True,
+                            typical="0 to 15 (degrees)")
+    noise = check_hyper(fn, "noise", noise, typical="0 to 0.1")
+
+    imgs = X.reshape(-1, 8, 8)
+    n = imgs.shape[0]
+    out = imgs.copy()                     # the identity when every amount is 0
+    if s:
+        # Pad every image with s zeros on each side; the image moved by (dr, dc) is
+        # the 8x8 window of the padded one starting at (s - dr, s - dc). The zeros
+        # fill what the move uncovers, so nothing wraps around.
+        padded = np.pad(imgs, ((0, 0), (s, s), (s, s)))
+        dr, dc = rng.integers(-s, s + 1, size=(2, n))
+        rows = (s - dr)[:, None] + np.arange(8)                   # (n, 8)
+        cols = (s - dc)[:, None] + np.arange(8)                   # (n, 8)
+        out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    if max_angle:
+        from scipy.ndimage import rotate
+
+        angles = rng.uniform(-max_angle, max_angle, size=n)
+        for i in range(n):
+            # Bilinear interpolation (order=1) mixes neighbouring pixels with
+            # weights summing to at most 1, so the values stay in [0, 1].
+            out[i] = rotate(out[i], angles[i], reshape=False, order=1,
+                            mode="constant", cval=0.0)
+    if noise:
+        out = out + noise * rng.standard_normal(out.shape)
+    return np.clip(out, 0.0, 1.0).astype(X.dtype, copy=False).reshape(shape)

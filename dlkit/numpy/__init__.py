@@ -1,4 +1,4 @@
 """NumPy reference implementations (float64 by default); twins in :mod:`dlkit.torch`."""
-from . import conv, layers, losses, optim, recurrent
+from . import conv, layers, losses, optim, recurrent, regularization
 
-__all__ = ["conv", "layers", "losses", "optim", "recurrent"]
+__all__ = ["conv", "layers", "losses", "optim", "recurrent", "regularization"]
