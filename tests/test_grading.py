@@ -315,7 +315,8 @@ def test_grading_is_not_fooled_by_edited_outputs_or_check_cells(graded):
 # The equation numbers that the hints of each chapter's checks cite, against the chapter.
 CHAPTER_OF_CHECKS = {"neural_networks": "01_neural_networks", "autodiff": "03_autodiff",
                      "losses": "04_losses", "conv": "05_convolutional_networks",
-                     "recurrent": "06_recurrent_networks"}
+                     "recurrent": "06_recurrent_networks",
+                     "regularization": "07_regularization"}
 
 
 @pytest.mark.parametrize("module", list(CHAPTER_OF_CHECKS))
