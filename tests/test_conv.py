@@ -411,7 +411,8 @@ def test_forward_shapes_match_torch(rng, case):
 
 # ------------------------------------------------------------------ 6. names
 def test_twins_have_the_same_public_names_and_signatures():
-    twin_only = {"Conv2dFn", "ConvTranspose2dFn", "MaxPool2dFn", "AvgPool2dFn"}
+    twin_only = {"Conv2dFn", "ConvTranspose2dFn", "MaxPool2dFn", "AvgPool2dFn",
+                 "MaxUnpool2dFn", "UpsampleNearest2dFn"}
     assert [n for n in pt_conv.__all__ if n not in twin_only] == np_conv.__all__
     for name in np_conv.__all__:
         pa = inspect.signature(getattr(np_conv, name)).parameters

@@ -59,6 +59,8 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "max_pool2d_indices", "max_unpool2d_forward", "max_unpool2d_backward",
+    "upsample_nearest2d_forward", "upsample_nearest2d_backward",
 ]
 
 #: Bytes of im2col matrix per chunk of images: about half of a 2 MiB L2 cache.
@@ -437,41 +439,54 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache
 
 
 # ------------------------------------------------------------------ transposed conv
-def _transposed_geometry(fn: str, x_shape, w_shape, stride, padding) -> ConvGeometry:
+def _transposed_geometry(fn: str, x_shape, w_shape, stride, padding,
+                         output_padding=0) -> ConvGeometry:
     """The geometry of the convolution whose input gradient the transposed conv is."""
     (sh, sw) = _pair(fn, "stride", stride, 1)
     (ph, pw) = _pair(fn, "padding", padding, 0)
+    (oh, ow) = _pair(fn, "output_padding", output_padding, 0)
+    if oh >= sh or ow >= sw:
+        raise ValueError(
+            f"{fn}: `output_padding`={output_padding!r} must be smaller than `stride`"
+            f"={stride!r} in each dimension, as in torch: it picks one of the `stride` "
+            f"output sizes whose conv2d has the input's size. Use output_padding <= "
+            f"stride - 1 (0 for stride 1).")
     N, C_in, H, W = x_shape
     _, C_out, KH, KW = w_shape
-    # The smallest output whose convolution has size H: Ho = (H-1)*s - 2p + KH.
-    Ho, Wo = (H - 1) * sh - 2 * ph + KH, (W - 1) * sw - 2 * pw + KW
+    # Every output size Ho = (H-1)*s - 2p + KH + op with 0 <= op < s has a
+    # convolution of size H; output_padding picks one (8.4).
+    Ho = (H - 1) * sh - 2 * ph + KH + oh
+    Wo = (W - 1) * sw - 2 * pw + KW + ow
     if Ho < 1 or Wo < 1:
         raise ValueError(
             f"{fn}: the output would be {Ho}x{Wo}, but (H-1)*stride - 2*padding + KH "
-            f"= ({H}-1)*{sh} - 2*{ph} + {KH} must be >= 1 (and likewise for the "
-            f"width); use less padding or a larger kernel.")
+            f"+ output_padding = ({H}-1)*{sh} - 2*{ph} + {KH} + {oh} must be >= 1 "
+            f"(and likewise for the width); use less padding or a larger kernel.")
     return _conv_geometry(fn, (N, C_out, Ho, Wo), (C_in, C_out, KH, KW), (sh, sw),
                           (ph, pw), 1)
 
 
 def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                              *, stride: int | tuple[int, int] = 1,
-                             padding: int | tuple[int, int] = 0
+                             padding: int | tuple[int, int] = 0,
+                             output_padding: int | tuple[int, int] = 0
                              ) -> tuple[np.ndarray, ConvTranspose2dCache]:
     r"""Transposed convolution, equal to ``F.conv_transpose2d(x, w, b, stride,
-    padding)``.
+    padding, output_padding)``.
 
     The adjoint of ``conv2d``: :math:`out = (\partial\,\mathrm{conv2d}/\partial x)^\top
     x + b`: input pixel (i, j) adds ``x[n, c, i, j] * w[c]`` to the output window at
-    (i s_h - p_h, j s_w - p_w). Shapes: x (N, C_in, H, W), w (C_in, C_out, KH, KW),
-    b (C_out,) or None -> out (N, C_out, Ho, Wo), Ho = (H-1) s_h - 2 p_h + KH.
+    (i s_h - p_h, j s_w - p_w). ``output_padding`` (< stride) adds rows and columns
+    at the bottom and right, so that a stride-2 decoder can map 7 back to 14.
+    Shapes: x (N, C_in, H, W), w (C_in, C_out, KH, KW), b (C_out,) or None ->
+    out (N, C_out, Ho, Wo), Ho = (H-1) s_h - 2 p_h + KH + output_padding_h.
     Twin: dlkit.torch.conv.conv_transpose2d_forward. Chapter 08, §Transposed
     convolution.
     """
     fn = "conv_transpose2d_forward"
     x, w, b = _as_arrays(fn, x=x, w=w, b=b)
     _check_conv(fn, x, w, b, transposed=True)
-    g = _transposed_geometry(fn, x.shape, w.shape, stride, padding)
+    g = _transposed_geometry(fn, x.shape, w.shape, stride, padding, output_padding)
     out = _conv_pass(g, w, dout=x, grad_x=True)["dx"]   # conv2d's dx, with dout = x
     if b is not None:
         out += b[:, None, None]
@@ -671,3 +686,225 @@ def avg_pool2d_backward(dout: np.ndarray, cache: AvgPool2dCache) -> np.ndarray:
         else:
             tap[...] = share
     return _crop(dxp, g.padding)
+
+
+# ------------------------------------------------------------------ unpooling (ch. 08)
+class MaxUnpool2dCache(NamedTuple):
+    indices: np.ndarray          # (N, C, H*W): flat positions in OH*OW, int64
+    x_shape: tuple[int, int, int, int]
+    out_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+
+
+class UpsampleNearest2dCache(NamedTuple):
+    x_shape: tuple[int, int, int, int]
+    scale_factor: tuple[int, int]
+    dtype: np.dtype
+
+
+def _own_cache(fn: str, cache: Any, field: str, kind: type, twin: str) -> None:
+    """Caches are shared by both twins: refuse one that holds the other's arrays."""
+    if not isinstance(getattr(cache, field), kind):
+        raise TypeError(
+            f"{fn}: this cache holds {type(getattr(cache, field)).__name__} values, "
+            f"so it comes from the other backend; use {twin} with it.")
+
+
+def _pool_index_grid(g: PoolGeometry, arange: Any = np.arange):
+    """Rows and columns of the first pixel of every window, in unpadded coordinates.
+
+    Shapes: -> rows (OH, 1), cols (1, OW), integer arrays made by ``arange`` (NumPy's,
+    or torch's on the right device).
+    """
+    (sh, sw), (ph, pw) = g.stride, g.padding
+    rows = arange(g.OH).reshape(-1, 1) * sh - ph
+    cols = arange(g.OW).reshape(1, -1) * sw - pw
+    return rows, cols
+
+
+def max_pool2d_indices(cache: MaxPool2dCache) -> np.ndarray:
+    r"""The indices of ``F.max_pool2d(x, ..., return_indices=True)``, from the cache
+    of ``max_pool2d_forward``: where each window's (first) maximum sits in ``x``.
+
+    :math:`idx[n,c,i,j] = (i s_h + k - p_h)\,W + (j s_w + l - p_w)` for the winning
+    offset (k, l), a flat index into the H*W pixels of channel c, which is what
+    ``max_unpool2d_forward`` needs (8.7). Shapes: MaxPool2dCache of x (N, C, H, W) ->
+    indices (N, C, OH, OW), int64. Twin: dlkit.torch.conv.max_pool2d_indices.
+    Chapter 08, §Unpooling and upsampling.
+    """
+    fn = "max_pool2d_indices"
+    _check_cache(fn, cache, MaxPool2dCache)
+    _own_cache(fn, cache, "argmax", np.ndarray, "dlkit.torch.conv.max_pool2d_indices")
+    argmax, g, _ = cache
+    H, W = g.x_shape[2:]
+    KW = g.kernel_size[1]
+    t = argmax.astype(np.int64)
+    rows, cols = _pool_index_grid(g)
+    # A window of -inf only (with padding) keeps offset 0, which may be padding;
+    # torch then names the window's first real pixel: clipping gives exactly that.
+    r = np.clip(rows + t // KW, 0, H - 1)
+    c = np.clip(cols + t % KW, 0, W - 1)
+    return r * W + c
+
+
+def _unpool_geometry(fn: str, x_shape, kernel_size, stride, padding, output_size
+                     ) -> tuple[int, int]:
+    """The output size of max unpooling, validated like ``F.max_unpool2d``."""
+    k = _pair(fn, "kernel_size", kernel_size, 1)
+    s = k if stride is None else _pair(fn, "stride", stride, 1)
+    p = _pair(fn, "padding", padding, 0)
+    # The input size of the max pooling that gave x: (H - 1)*s - 2p + k.
+    default = tuple((x_shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d] for d in (0, 1))
+    if output_size is None:
+        if min(default) < 1:
+            raise ValueError(
+                f"{fn}: the output would be {default[0]}x{default[1]} = (H-1)*stride "
+                f"- 2*padding + kernel_size, which is empty; use less padding.")
+        return default
+    size = tuple(output_size) if isinstance(output_size, (tuple, list)) else None
+    if size is not None and len(size) == 4:
+        size = size[2:]                      # (N, C, H, W), as torch accepts
+    if size is None or len(size) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in size):
+        raise ValueError(f"{fn}: `output_size` must be None or a pair (H, W) of ints "
+                         f"(or (N, C, H, W), e.g. the shape of the pooled input), "
+                         f"got {output_size!r}.")
+    for d, what in enumerate(("height", "width")):
+        low, high = default[d] - s[d], default[d] + s[d]
+        if not low < size[d] < high or size[d] < 1:
+            raise ValueError(
+                f"{fn}: `output_size`={output_size!r} is not the input size of a max "
+                f"pooling with these hyperparameters: the {what} must be between "
+                f"{low} and {high} (exclusive), as in torch. Pass the shape of the "
+                f"pooling's input, or check kernel_size, stride and padding.")
+    return int(size[0]), int(size[1])
+
+
+def _check_indices(fn: str, indices: Any, x_shape) -> None:
+    """One index per value of x."""
+    if tuple(indices.shape) != tuple(x_shape):
+        raise ValueError(
+            f"{fn}: `indices` has shape {tuple(indices.shape)}, expected the shape of "
+            f"`x`, {tuple(x_shape)}: one index per value, as max_pool2d_indices or "
+            f"F.max_pool2d(..., return_indices=True) return them.")
+
+
+def _index_range_error(fn: str, amin: int, amax: int, out_hw) -> ValueError:
+    """The error for indices outside [0, OH*OW); amin/amax: the range they cover."""
+    return ValueError(
+        f"{fn}: `indices` range from {amin} to {amax}, but they are flat positions "
+        f"in the {out_hw[0]}x{out_hw[1]} output of each channel, from 0 to "
+        f"{out_hw[0] * out_hw[1] - 1}. Use the indices of the max pooling whose "
+        f"input had that size, or pass its shape as `output_size`.")
+
+
+def max_unpool2d_forward(x: np.ndarray, indices: np.ndarray, *,
+                         kernel_size: int | tuple[int, int],
+                         stride: int | tuple[int, int] | None = None,
+                         padding: int | tuple[int, int] = 0,
+                         output_size: tuple[int, ...] | None = None
+                         ) -> tuple[np.ndarray, MaxUnpool2dCache]:
+    r"""Max unpooling (8.7), equal to ``F.max_unpool2d(x, indices, kernel_size, stride,
+    padding, output_size)``: each value goes back where its maximum was.
+
+    :math:`out[n,c,\,idx[n,c,i,j]] = x[n,c,i,j]`, zero elsewhere, with the flat indices
+    of ``max_pool2d_indices`` (or torch's ``return_indices=True``). An index named
+    twice (overlapping windows, then with equal values) keeps one of its values;
+    torch does not say which either. ``output_size`` defaults to (H-1) s - 2p + k;
+    pass the pooled input's shape when the pooling dropped a remainder (7x7 pooled
+    by 2). Shapes: x (N, C, H, W), indices (N, C, H, W) integers ->
+    out (N, C, OH, OW). Twin: dlkit.torch.conv.max_unpool2d_forward. Chapter 08,
+    §Unpooling and upsampling.
+    """
+    fn = "max_unpool2d_forward"
+    x = as_float_array(fn, "x", x)
+    _check_images(fn, "x", x)
+    if type(indices).__module__.startswith("torch"):
+        raise TypeError(f"{fn}: `indices` is a torch.Tensor, but this is the NumPy "
+                        f"version; convert with dlkit.to_numpy(indices).")
+    indices = np.asarray(indices)
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise TypeError(f"{fn}: `indices` must hold integers (flat positions), got "
+                        f"dtype {indices.dtype}; use the output of max_pool2d_indices.")
+    _check_indices(fn, indices, x.shape)
+    OH, OW = _unpool_geometry(fn, x.shape, kernel_size, stride, padding, output_size)
+    if indices.size and (indices.min() < 0 or indices.max() >= OH * OW):
+        raise _index_range_error(fn, int(indices.min()), int(indices.max()), (OH, OW))
+    N, C = x.shape[:2]
+    idx = indices.reshape(N, C, -1).astype(np.int64)
+    out = np.zeros((N, C, OH * OW), x.dtype)
+    # Along the last axis, out[n, c, idx[n, c, m]] = x[n, c, m]: one scatter.
+    np.put_along_axis(out, idx, x.reshape(N, C, -1), axis=2)
+    return (out.reshape(N, C, OH, OW),
+            MaxUnpool2dCache(idx, tuple(x.shape), (N, C, OH, OW), x.dtype))
+
+
+def max_unpool2d_backward(dout: np.ndarray, cache: MaxUnpool2dCache) -> np.ndarray:
+    r""":math:`dx[n,c,i,j] = dout[n,c,\,idx[n,c,i,j]]`: each value reads the gradient
+    of the pixel it was written to (a gather, the adjoint of the scatter).
+
+    As in torch, a repeated index gives its gradient to every value that names it.
+    Shapes: dout (N, C, OH, OW) -> dx (N, C, H, W). Twin:
+    dlkit.torch.conv.max_unpool2d_backward. Chapter 08, §Unpooling and upsampling.
+    """
+    fn = "max_unpool2d_backward"
+    _check_cache(fn, cache, MaxUnpool2dCache)
+    _own_cache(fn, cache, "indices", np.ndarray,
+               "dlkit.torch.conv.max_unpool2d_backward")
+    idx, x_shape, out_shape, dtype = cache
+    dout = as_float_array(fn, "dout", dout).astype(dtype, copy=False)
+    _check_dout(fn, dout, out_shape)
+    N, C = x_shape[:2]
+    dx = np.take_along_axis(dout.reshape(N, C, -1), idx, axis=2)
+    return dx.reshape(x_shape)
+
+
+def _scale_factor(fn: str, scale_factor: Any) -> tuple[int, int]:
+    try:
+        return _pair(fn, "scale_factor", scale_factor, 1)
+    except ValueError as err:
+        raise ValueError(
+            f"{err} Nearest upsampling here repeats every pixel a whole number of "
+            f"times; for another factor use F.interpolate, for 2.0 pass 2.") from None
+
+
+def upsample_nearest2d_forward(x: np.ndarray, *, scale_factor: int | tuple[int, int]
+                               ) -> tuple[np.ndarray, UpsampleNearest2dCache]:
+    r"""Nearest-neighbour upsampling by whole factors, equal to ``F.interpolate(x,
+    scale_factor=scale_factor, mode="nearest")``: each pixel becomes an s_h × s_w block.
+
+    :math:`out[n,c,i,j] = x[n,c,\lfloor i/s_h \rfloor,\lfloor j/s_w \rfloor]`; followed
+    by a convolution it is the resize-then-convolve decoder, free of checkerboards
+    (8.11). Shapes: x (N, C, H, W) -> out (N, C, s_h H, s_w W). Twin:
+    dlkit.torch.conv.upsample_nearest2d_forward. Chapter 08, §Unpooling and upsampling.
+    """
+    fn = "upsample_nearest2d_forward"
+    x = as_float_array(fn, "x", x)
+    _check_images(fn, "x", x)
+    sh, sw = _scale_factor(fn, scale_factor)
+    N, C, H, W = x.shape
+    # Output row i*sh + a, column j*sw + b holds x[i, j]: read as (H, sh, W, sw), the
+    # output is x[:, :, :, None, :, None] broadcast over the offsets a and b; one copy.
+    out = np.broadcast_to(x[:, :, :, None, :, None], (N, C, H, sh, W, sw))
+    return (out.reshape(N, C, H * sh, W * sw),
+            UpsampleNearest2dCache((N, C, H, W), (sh, sw), x.dtype))
+
+
+def upsample_nearest2d_backward(dout: np.ndarray, cache: UpsampleNearest2dCache
+                                ) -> np.ndarray:
+    r""":math:`dx[n,c,i,j] = \sum_{a<s_h,\,b<s_w} dout[n,c,i s_h + a, j s_w + b]`: each
+    pixel collects the gradient of the block it was copied to.
+
+    Shapes: dout (N, C, s_h H, s_w W) -> dx (N, C, H, W). Twin:
+    dlkit.torch.conv.upsample_nearest2d_backward. Chapter 08, §Unpooling and
+    upsampling.
+    """
+    fn = "upsample_nearest2d_backward"
+    _check_cache(fn, cache, UpsampleNearest2dCache)
+    (N, C, H, W), (sh, sw), dtype = cache
+    dout = as_float_array(fn, "dout", dout).astype(dtype, copy=False)
+    _check_dout(fn, dout, (N, C, H * sh, W * sw))
+    # The same reshape as the forward pass, (H*sh, W*sw) -> (H, sh, W, sw) (a view):
+    # summing the two offset axes adds up every block.
+    return dout.reshape(N, C, H, sh, W, sw).sum(axis=(3, 5))

@@ -23,6 +23,9 @@ from ..numpy.conv import (AvgPool2dCache, Conv2dCache, ConvGeometry,
                           _buffer_size, _check_conv, _check_images, _conv_geometry,
                           _interior, _pool_geometry, _transposed_geometry,
                           conv_output_size)
+from ..numpy.conv import (MaxUnpool2dCache, UpsampleNearest2dCache, _check_indices,
+                          _index_range_error, _own_cache, _pool_index_grid,
+                          _scale_factor, _unpool_geometry)
 from ..numpy.layers import _check_cache, _check_dout
 from .layers import _same_place
 
@@ -32,7 +35,10 @@ __all__ = [
     "max_pool2d_forward", "max_pool2d_backward",
     "avg_pool2d_forward", "avg_pool2d_backward",
     "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "max_pool2d_indices", "max_unpool2d_forward", "max_unpool2d_backward",
+    "upsample_nearest2d_forward", "upsample_nearest2d_backward",
     "Conv2dFn", "ConvTranspose2dFn", "MaxPool2dFn", "AvgPool2dFn",
+    "MaxUnpool2dFn", "UpsampleNearest2dFn",
 ]
 
 
@@ -171,20 +177,22 @@ def conv2d_backward(dout: torch.Tensor, cache: Conv2dCache
 def conv_transpose2d_forward(x: torch.Tensor, w: torch.Tensor,
                              b: torch.Tensor | None = None, *,
                              stride: int | tuple[int, int] = 1,
-                             padding: int | tuple[int, int] = 0
+                             padding: int | tuple[int, int] = 0,
+                             output_padding: int | tuple[int, int] = 0
                              ) -> tuple[torch.Tensor, ConvTranspose2dCache]:
-    r"""Transposed convolution; equals ``F.conv_transpose2d(x, w, b, stride, padding)``.
+    r"""Transposed convolution; equals ``F.conv_transpose2d(x, w, b, stride, padding,
+    output_padding)``.
 
     The input gradient of ``conv2d``, with ``x`` in the role of ``dout``. Shapes:
     x (N, C_in, H, W), w (C_in, C_out, KH, KW), b (C_out,) or None ->
-    out (N, C_out, (H-1) s_h - 2 p_h + KH, ...). Twin:
+    out (N, C_out, (H-1) s_h - 2 p_h + KH + output_padding_h, ...). Twin:
     dlkit.numpy.conv.conv_transpose2d_forward. Chapter 08, §Transposed convolution.
     """
     fn = "conv_transpose2d_forward"
     check_tensor(fn, "x", x)
     _same_place(fn, "x", x, w=w, b=b)
     _check_conv(fn, x, w, b, transposed=True)
-    g = _transposed_geometry(fn, x.shape, w.shape, stride, padding)
+    g = _transposed_geometry(fn, x.shape, w.shape, stride, padding, output_padding)
     out = _conv_pass(g, w, dout=x, grad_x=True)["dx"]
     if b is not None:
         out = out + b[:, None, None]
@@ -342,14 +350,15 @@ class ConvTranspose2dFn(torch.autograd.Function):
     """``F.conv_transpose2d`` with the hand-written ``conv_transpose2d_backward``."""
 
     @staticmethod
-    def forward(ctx, x, w, b=None, stride=1, padding=0):
+    def forward(ctx, x, w, b=None, stride=1, padding=0, output_padding=0):
         out, ctx.cache = conv_transpose2d_forward(x, w, b, stride=stride,
-                                                  padding=padding)
+                                                  padding=padding,
+                                                  output_padding=output_padding)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        return conv_transpose2d_backward(dout, ctx.cache) + (None, None)
+        return conv_transpose2d_backward(dout, ctx.cache) + (None, None, None)
 
 
 class MaxPool2dFn(torch.autograd.Function):
@@ -378,3 +387,138 @@ class AvgPool2dFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         return avg_pool2d_backward(dout, ctx.cache), None, None, None
+
+
+# ------------------------------------------------------------------ unpooling (ch. 08)
+def max_pool2d_indices(cache: MaxPool2dCache) -> torch.Tensor:
+    r"""The indices of ``F.max_pool2d(x, ..., return_indices=True)`` from the cache of
+    ``max_pool2d_forward``: :math:`idx = (i s_h + k - p_h) W + (j s_w + l - p_w)` for
+    the winning offset (k, l). Shapes: -> (N, C, OH, OW), int64, on x's device.
+    Twin: dlkit.numpy.conv.max_pool2d_indices. Chapter 08, §Unpooling and upsampling.
+    """
+    fn = "max_pool2d_indices"
+    _check_cache(fn, cache, MaxPool2dCache)
+    _own_cache(fn, cache, "argmax", torch.Tensor, "dlkit.numpy.conv.max_pool2d_indices")
+    argmax, g, _ = cache
+    H, W = g.x_shape[2:]
+    KW = g.kernel_size[1]
+    t = argmax.long()
+    rows, cols = _pool_index_grid(g, lambda n: torch.arange(n, device=t.device))
+    # Clipping names the first real pixel of an all -inf window, as torch does.
+    r = (rows + t // KW).clamp(0, H - 1)
+    c = (cols + t % KW).clamp(0, W - 1)
+    return r * W + c
+
+
+def max_unpool2d_forward(x: torch.Tensor, indices: torch.Tensor, *,
+                         kernel_size: int | tuple[int, int],
+                         stride: int | tuple[int, int] | None = None,
+                         padding: int | tuple[int, int] = 0,
+                         output_size: tuple[int, ...] | None = None
+                         ) -> tuple[torch.Tensor, MaxUnpool2dCache]:
+    r""":math:`out[n,c,\,idx[n,c,i,j]] = x[n,c,i,j]`, zero elsewhere (8.7); equals
+    ``F.max_unpool2d(x, indices, kernel_size, stride, padding, output_size)``.
+
+    Shapes: x (N, C, H, W), indices (N, C, H, W) integers -> out (N, C, OH, OW).
+    Twin: dlkit.numpy.conv.max_unpool2d_forward. Chapter 08, §Unpooling and
+    upsampling.
+    """
+    fn = "max_unpool2d_forward"
+    _pool_input(fn, x)
+    if not isinstance(indices, torch.Tensor) or indices.is_floating_point() \
+            or indices.is_complex() or indices.dtype == torch.bool:
+        got = indices.dtype if isinstance(indices, torch.Tensor) else \
+            type(indices).__name__
+        raise TypeError(f"{fn}: `indices` must be an integer torch.Tensor (flat "
+                        f"positions), got {got}; use the output of max_pool2d_indices.")
+    if indices.device != x.device:
+        raise ValueError(f"{fn}: `x` is on {x.device} but `indices` on "
+                         f"{indices.device}; convert with indices.to(x.device).")
+    _check_indices(fn, indices, x.shape)
+    OH, OW = _unpool_geometry(fn, x.shape, kernel_size, stride, padding, output_size)
+    N, C = x.shape[:2]
+    idx = indices.reshape(N, C, -1).long()
+    # Validation needs one look at the values on the host, as in F.max_unpool2d.
+    if idx.numel() and bool(((idx < 0) | (idx >= OH * OW)).any()):
+        raise _index_range_error(fn, int(idx.min()), int(idx.max()), (OH, OW))
+    out = x.new_zeros((N, C, OH * OW)).scatter_(2, idx, x.reshape(N, C, -1))
+    return (out.view(N, C, OH, OW),
+            MaxUnpool2dCache(idx, tuple(x.shape), (N, C, OH, OW), x.dtype))
+
+
+def max_unpool2d_backward(dout: torch.Tensor, cache: MaxUnpool2dCache) -> torch.Tensor:
+    r""":math:`dx[n,c,i,j] = dout[n,c,\,idx[n,c,i,j]]` (a gather). Shapes: dout (N, C,
+    OH, OW) -> dx (N, C, H, W). Twin: dlkit.numpy.conv.max_unpool2d_backward.
+    """
+    fn = "max_unpool2d_backward"
+    _check_cache(fn, cache, MaxUnpool2dCache)
+    _own_cache(fn, cache, "indices", torch.Tensor,
+               "dlkit.numpy.conv.max_unpool2d_backward")
+    idx, x_shape, out_shape, dtype = cache
+    _check_grad(fn, dout, idx.new_empty(0, dtype=dtype), out_shape)
+    N, C = x_shape[:2]
+    return dout.reshape(N, C, -1).gather(2, idx).view(x_shape)
+
+
+def upsample_nearest2d_forward(x: torch.Tensor, *, scale_factor: int | tuple[int, int]
+                               ) -> tuple[torch.Tensor, UpsampleNearest2dCache]:
+    r""":math:`out[n,c,i,j] = x[n,c,\lfloor i/s_h \rfloor,\lfloor j/s_w \rfloor]`;
+    equals ``F.interpolate(x, scale_factor=scale_factor, mode="nearest")`` for whole
+    factors. Shapes: x (N, C, H, W) -> out (N, C, s_h H, s_w W). Twin:
+    dlkit.numpy.conv.upsample_nearest2d_forward. Chapter 08, §Unpooling and
+    upsampling.
+    """
+    fn = "upsample_nearest2d_forward"
+    _pool_input(fn, x)
+    sh, sw = _scale_factor(fn, scale_factor)
+    N, C, H, W = x.shape
+    # (H*sh, W*sw) read as (H, sh, W, sw): x broadcast over the two offset axes.
+    out = x[:, :, :, None, :, None].expand(N, C, H, sh, W, sw)
+    return (out.reshape(N, C, H * sh, W * sw),
+            UpsampleNearest2dCache((N, C, H, W), (sh, sw), x.dtype))
+
+
+def upsample_nearest2d_backward(dout: torch.Tensor, cache: UpsampleNearest2dCache
+                                ) -> torch.Tensor:
+    r""":math:`dx[n,c,i,j] = \sum_{a,b} dout[n,c,i s_h + a, j s_w + b]`, the sum over
+    each block. Shapes: dout (N, C, s_h H, s_w W) -> dx (N, C, H, W). Twin:
+    dlkit.numpy.conv.upsample_nearest2d_backward.
+    """
+    fn = "upsample_nearest2d_backward"
+    _check_cache(fn, cache, UpsampleNearest2dCache)
+    (N, C, H, W), (sh, sw), dtype = cache
+    check_tensor(fn, "dout", dout)
+    if dout.dtype != dtype:
+        raise ValueError(f"{fn}: the forward pass ran in {dtype} but `dout` is "
+                         f"{dout.dtype}; convert with dout.to({dtype}) first.")
+    _check_dout(fn, dout, (N, C, H * sh, W * sw))
+    return dout.reshape(N, C, H, sh, W, sw).sum(dim=(3, 5))
+
+
+class MaxUnpool2dFn(torch.autograd.Function):
+    """``F.max_unpool2d`` with dlkit's hand-written ``max_unpool2d_backward``."""
+
+    @staticmethod
+    def forward(ctx, x, indices, kernel_size, stride=None, padding=0,
+                output_size=None):
+        out, ctx.cache = max_unpool2d_forward(x, indices, kernel_size=kernel_size,
+                                              stride=stride, padding=padding,
+                                              output_size=output_size)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        return max_unpool2d_backward(dout, ctx.cache), None, None, None, None, None
+
+
+class UpsampleNearest2dFn(torch.autograd.Function):
+    """``F.interpolate(mode="nearest")`` with the hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, x, scale_factor):
+        out, ctx.cache = upsample_nearest2d_forward(x, scale_factor=scale_factor)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        return upsample_nearest2d_backward(dout, ctx.cache), None
