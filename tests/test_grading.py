@@ -316,7 +316,8 @@ def test_grading_is_not_fooled_by_edited_outputs_or_check_cells(graded):
 CHAPTER_OF_CHECKS = {"neural_networks": "01_neural_networks", "autodiff": "03_autodiff",
                      "losses": "04_losses", "conv": "05_convolutional_networks",
                      "recurrent": "06_recurrent_networks",
-                     "regularization": "07_regularization"}
+                     "regularization": "07_regularization",
+                     "autoencoders": "08_autoencoders"}
 
 
 @pytest.mark.parametrize("module", list(CHAPTER_OF_CHECKS))
