@@ -49,13 +49,16 @@ def _backward(root: Any, seed: Any) -> None:
             node.grad = node._zero()
         elif node.grad is None:
             node.grad = node._zero()
-    root.grad = root.grad + seed if not root._prev else seed
+    root.grad = seed if root._prev or root.grad is None else root.grad + seed
     for node in reversed(order):
         node._backward()
 
 
 def zero_grad(root: Any) -> None:
-    """Set the gradient of every node of ``root``'s graph to zero."""
+    """Set the gradient of every node of ``root``'s graph to zero.
+
+    A ``Value`` gets 0.0; a ``Tensor`` gets None, which the engine reads as zero (as
+    torch's ``zero_grad()`` does), so that no array of zeros is allocated."""
     for node in topological_order(root):
         node.grad = node._zero()
 
@@ -216,7 +219,10 @@ class Tensor:
     r"""An array node of the tape (float64 NumPy arrays). Chapter 03, §A tensor engine.
 
     Shapes follow NumPy's broadcasting; every backward rule un-broadcasts its result
-    to the shape of its input.
+    to the shape of its input. It is fast enough to train with: an operation's result
+    is wrapped without a copy, the rules are stored on the node (no reference cycle,
+    so a step's graph is freed as soon as it is dropped), and a gradient that is still
+    zero is None rather than an array of zeros.
     """
 
     __array_priority__ = 1000  # NumPy defers to Tensor in mixed expressions
@@ -230,12 +236,12 @@ class Tensor:
         arr = np.asarray(data)
         if not np.issubdtype(arr.dtype, np.number):
             raise TypeError(f"Tensor: `data` must hold numbers, got dtype {arr.dtype}.")
-        self.data = arr.astype(np.float64)
+        self.data = arr.astype(np.float64)     # a copy: the caller's array stays theirs
         self.requires_grad = requires_grad
         self.grad: np.ndarray | None = None
         self._prev = _prev
         self._op = _op
-        self._backward: Callable[[], None] = lambda: None
+        self._rules: tuple[Callable[[np.ndarray], np.ndarray], ...] = ()
 
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
@@ -243,8 +249,10 @@ class Tensor:
     def __repr__(self) -> str:
         return f"Tensor({self.data!r}" + (f", op={self._op!r})" if self._op else ")")
 
-    def _zero(self) -> np.ndarray:
-        return np.zeros_like(self.data)
+    def _zero(self) -> None:
+        # None stands for an all-zero gradient that is not stored (torch's zero_grad
+        # sets .grad to None too): no array of zeros to allocate, fill and add to.
+        return None
 
     @staticmethod
     def _lift(other: Any) -> Tensor:
@@ -253,14 +261,26 @@ class Tensor:
     def _make(self, data: np.ndarray, prev: tuple, op: str,
               rules: Iterable[Callable[[np.ndarray], np.ndarray]]) -> Tensor:
         """A new node; ``rules[i]`` maps the output gradient to input i's gradient."""
-        out = Tensor(data, _prev=prev, _op=op)
-        rules = tuple(rules)
-
-        def _backward():
-            for node, rule in zip(prev, rules):
-                node.grad = node.grad + unbroadcast(rule(out.grad), node.shape)
-        out._backward = _backward
+        # The result of an operation is a fresh array: wrap it, do not copy it again.
+        out = Tensor.__new__(Tensor)
+        out.data = np.asarray(data, dtype=np.float64)
+        out.requires_grad, out.grad = False, None
+        out._prev, out._op, out._rules = prev, op, tuple(rules)
         return out
+
+    def _backward(self) -> None:
+        """Pass this node's gradient on: ``input.grad += rule(self.grad)`` per input."""
+        # The rules live on the node, not in a closure over it: a closure that refers
+        # to its own node is a reference cycle, which only the garbage collector can
+        # free, so the arrays of every graph would outlive their training step.
+        for node, rule in zip(self._prev, self._rules):
+            g = unbroadcast(rule(self.grad), node.shape)
+            if node.grad is not None:
+                node.grad = node.grad + g
+            elif node._prev:             # an intermediate's first contribution: as is
+                node.grad = g            # (rules may return views; nothing edits them)
+            else:                        # a leaf's gradient is the caller's to change
+                node.grad = np.array(g)  # in place: give it an array of its own
 
     # ---------------------------------------------------------------- arithmetic
     def __add__(self, other: Any) -> Tensor:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import to_numpy
 from .._checks import as_float_array, check_hyper, check_shape
-from .layers import log_softmax, sigmoid_forward, softmax
+from .layers import sigmoid_forward
 
 __all__ = [
     "mse", "mse_grad", "mae", "mae_grad", "huber", "huber_grad",
@@ -44,6 +44,11 @@ _DIST_HINT = ("Did you pass logits or log-probabilities? Turn scores into a "
 # torch floors p(1 - p) in the BCE backward with `constexpr float EPSILON = 1e-12`:
 # the float32 nearest 1e-12, 9.99999996e-13, even for float64 tensors.
 _BCE_GRAD_FLOOR = float(np.float32(1e-12))
+
+#: Bytes of logits per block of rows in the softmax cross-entropy: a block and its
+#: exponentials fill half of a 2 MiB L2 cache, so that the passes over a block
+#: (max, subtract, exp, sum) find it there instead of in main memory.
+_BLOCK_BYTES = 1 << 19
 
 
 # ------------------------------------------------------------------ validation
@@ -473,6 +478,27 @@ def binary_cross_entropy_with_logits_grad(input: np.ndarray, target: np.ndarray,
 
 
 # ----------------------------------------------------------- softmax cross-entropy
+def _row_blocks(x: np.ndarray) -> list[slice]:
+    """Blocks of rows of about 512 KiB each: small enough to stay in the L2 cache."""
+    step = _block_rows(x)
+    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+
+
+def _block_rows(x: np.ndarray) -> int:
+    return max(1, _BLOCK_BYTES // max(1, x.shape[1] * x.itemsize))
+
+
+def _exp_shifted(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Write :math:`e^{x - m}` into ``out``, with m the max of each row; return m and
+    the row sums of ``out``. Shapes: x, out (n, K) -> m, sums (n, 1)."""
+    # Subtracting the max makes every exponent <= 0 (no overflow) and the largest
+    # term e^0 = 1 (the sum cannot underflow to 0).
+    m = x.max(axis=1, keepdims=True)
+    np.subtract(x, m, out=out)
+    np.exp(out, out=out)                                          # in place: no copy
+    return m, out.sum(axis=1, keepdims=True)
+
+
 def cross_entropy(input: np.ndarray, target: np.ndarray, *,
                   reduction: Reduction = "mean") -> np.ndarray:
     r"""Softmax cross-entropy :math:`\ell_n = \log \sum_k e^{x_{nk}} - x_{n y_n}`.
@@ -484,10 +510,16 @@ def cross_entropy(input: np.ndarray, target: np.ndarray, *,
     Chapter 04, §Softmax and the categorical cross-entropy.
     """
     input, target = _class_pair("cross_entropy", input, target, reduction)
-    # log_softmax subtracts each row's max before exponentiating: no overflow, and
-    # the log of a tiny probability stays finite instead of log(0) = -inf.
-    log_probs = log_softmax(input, axis=1)                        # (N, K)
-    return _reduce(-log_probs[np.arange(len(target)), target], reduction)
+    # Only the log-sum-exp of each row is needed, never the whole log_softmax: the
+    # rows go through in blocks that stay in the cache, and the exponentials of a
+    # block are written into one buffer, reused by the next block.
+    lse = np.empty(input.shape[0], input.dtype)
+    buf = np.empty_like(input[:_block_rows(input)])
+    for rows in _row_blocks(input):
+        x = input[rows]
+        m, sums = _exp_shifted(x, buf[:len(x)])
+        lse[rows] = (m + np.log(sums))[:, 0]                      # log sum_k e^{x_k}
+    return _reduce(lse - input[np.arange(len(target)), target], reduction)
 
 
 def cross_entropy_grad(input: np.ndarray, target: np.ndarray, *,
@@ -500,9 +532,16 @@ def cross_entropy_grad(input: np.ndarray, target: np.ndarray, *,
     Chapter 04, §Softmax and the categorical cross-entropy.
     """
     input, target = _class_pair("cross_entropy_grad", input, target, reduction)
-    n, k = input.shape
-    onehot = np.eye(k, dtype=input.dtype)[target]                 # (N, K)
-    return _reduce_grad(softmax(input, axis=1) - onehot, n, reduction)
+    n = input.shape[0]
+    scale = 1.0 / n if reduction == "mean" and n else 1.0     # (n = 0: dx is empty)
+    dx = np.empty_like(input)
+    for rows in _row_blocks(input):              # block by block, in the cache
+        e = dx[rows]
+        _, sums = _exp_shifted(input[rows], e)
+        e *= scale / sums                        # softmax and the mean's 1/N at once
+    # Minus the one-hot rows: one entry per row, not an (N, K) one-hot matrix.
+    dx[np.arange(n), target] -= scale
+    return dx
 
 
 # ------------------------------------------------------------------ information theory
