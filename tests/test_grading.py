@@ -171,6 +171,81 @@ def define(source):
     return ns["f"]
 
 
+class TableOfChecks:
+    """The tests that every chapter's table of checks shares.
+
+    A grader test module subclasses it as ``TestTableOfChecks`` and sets ``CHECKS``
+    ({verdict name: (check, the learner functions it takes, in order)}), ``ALSO_RIGHT``
+    ({function: [other correct sources]}) and ``WRONG`` ({function: [(source, hint)]});
+    the module provides the ``solution_ns`` fixture. ``learner`` turns a source into
+    the learner's function (override it when sources need more than NumPy).
+    """
+
+    CHECKS: dict = {}
+    ALSO_RIGHT: dict = {}
+    WRONG: dict = {}
+
+    def learner(self, source, ns):
+        return define(source)
+
+    @property
+    def owner(self):
+        """learner function -> the verdict name of the check that grades it"""
+        return {f: name for name, (_, fns) in self.CHECKS.items() for f in fns}
+
+    def run(self, capsys, name, ns, **replace):
+        return verdict_of_table(capsys, self.CHECKS, name, ns, **replace)
+
+    def pytest_generate_tests(self, metafunc):
+        test = metafunc.function.__name__
+        if "name" in metafunc.fixturenames:
+            metafunc.parametrize("name", list(self.CHECKS))
+        if test == "test_other_correct_answers_pass":
+            cases = [(fn, src) for fn, items in self.ALSO_RIGHT.items() for src in items]
+            metafunc.parametrize("fn, source", cases,
+                                 ids=[f"{fn}-{i}" for i, (fn, _) in enumerate(cases)])
+        elif test == "test_common_mistake_is_rejected_with_its_hint":
+            cases = [(fn, src, hint) for fn, items in self.WRONG.items()
+                     for src, hint in items]
+            metafunc.parametrize("fn, source, hint", cases,
+                                 ids=[f"{fn}-{hint}" for fn, _, hint in cases])
+        elif test == "test_broken_code_gets_a_verdict_not_a_crash":
+            metafunc.parametrize("fn", list(self.owner))
+        if "bad" in metafunc.fixturenames:
+            metafunc.parametrize("bad", BROKEN, ids=BROKEN_IDS)
+
+    def test_reference_solution_passes(self, capsys, solution_ns, name):
+        line = self.run(capsys, name, solution_ns)
+        assert line.startswith(f"✓ {name}: all ") and line.endswith(" checks passed"), line
+
+    def test_check_finds_the_functions_in_the_calling_namespace(self, capsys, solution_ns,
+                                                                name):
+        check, fns = self.CHECKS[name]
+        exec("check()", {"check": check, **{f: solution_ns[f] for f in fns}})
+        assert capsys.readouterr().out.startswith(f"✓ {name}: all ")
+
+    def test_other_correct_answers_pass(self, capsys, solution_ns, fn, source):
+        name = self.owner[fn]
+        line = self.run(capsys, name, solution_ns, **{fn: self.learner(source, solution_ns)})
+        assert line.startswith(f"✓ {name}: all "), line
+
+    def test_common_mistake_is_rejected_with_its_hint(self, capsys, solution_ns, fn, source,
+                                                      hint):
+        name = self.owner[fn]
+        line = self.run(capsys, name, solution_ns, **{fn: self.learner(source, solution_ns)})
+        assert line.startswith(f"✗ {name}: ") and "checks failed" in line, line
+        assert hint in line, line
+
+    def test_broken_code_gets_a_verdict_not_a_crash(self, capsys, solution_ns, fn, bad):
+        name = self.owner[fn]
+        line = self.run(capsys, name, solution_ns, **{fn: bad})
+        assert line.startswith(f"✗ {name}: "), line
+
+    def test_broken_code_alone_gets_a_verdict_not_a_crash(self, capsys, name, bad):
+        line = verdict(capsys, self.CHECKS[name][0], bad)
+        assert line.startswith(f"✗ {name}: "), line
+
+
 @pytest.mark.parametrize("name, source, hint", WRONG_CASES,
                          ids=[f"{n}-{h}" for n, _, h in WRONG_CASES])
 def test_common_mistake_is_rejected_with_its_hint(capsys, name, source, hint):

@@ -78,6 +78,18 @@ def _lookup(name: str, depth: int = 3) -> Any:
     return frame.f_globals.get(name, frame.f_locals.get(name))
 
 
+def learner_function(fn: Any, name: str) -> Any:
+    """``fn`` if the check was given one, else the learner's function ``name`` from the
+    namespace of the notebook cell that called the check."""
+    return _lookup(name, depth=3) if fn is None else fn
+
+
+def missing_function(name: str, exercise: str) -> CheckFailed:
+    """The verdict reason when a second function of an exercise is not defined."""
+    return CheckFailed(f"no function named `{name}` is defined; define it in the cell of "
+                       f"Exercise {exercise}, and keep its name.")
+
+
 def run_checks(
     name: str,
     exercise: str,

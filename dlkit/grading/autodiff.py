@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import reverse
-from ._core import CheckFailed, _lookup, as_array, expect, run_checks
+from ._core import (as_array, CheckFailed, expect, learner_function, run_checks)
 
 __all__ = ["check_dual_mul_div", "check_tanh_jvp", "check_div_backward", "check_topo_sort",
            "check_unbroadcast", "check_bp2"]
@@ -19,10 +19,6 @@ __all__ = ["check_dual_mul_div", "check_tanh_jvp", "check_div_backward", "check_
 #: Where chapter 03 states what each exercise implements.
 EQ = {"dual_mul": "(3.5)", "dual_div": "(3.6)", "tanh_jvp": "(3.8)",
       "div_backward": "(3.12)", "unbroadcast": "(3.15)", "bp2": "(3.19)"}
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
 
 
 def _pair(out: Any, what: str) -> tuple[Any, Any]:
@@ -48,8 +44,8 @@ def _expect_pair(out: Any, want: tuple, names: tuple[str, str], what: str,
 # ------------------------------------------------------------------ 3.1 dual numbers
 def check_dual_mul_div(dual_mul: Any = None, dual_div: Any = None) -> None:
     """Exercise 3.1: ``dual_mul(x, y)`` and ``dual_div(x, y)`` on pairs (value, tangent)."""
-    mul = _fn(dual_mul, "dual_mul")
-    div = _fn(dual_div, "dual_div")
+    mul = learner_function(dual_mul, "dual_mul")
+    div = learner_function(dual_div, "dual_div")
     rng = np.random.default_rng(31)
 
     def pairs(shape=()):
@@ -108,7 +104,7 @@ def check_dual_mul_div(dual_mul: Any = None, dual_div: Any = None) -> None:
 # ------------------------------------------------------------------ 3.2 tanh jvp
 def check_tanh_jvp(fn: Any = None) -> None:
     """Exercise 3.2: ``tanh_jvp(x, dx)`` returns ``(tanh x, (1 - tanh² x) dx)``."""
-    fn = _fn(fn, "tanh_jvp")
+    fn = learner_function(fn, "tanh_jvp")
     rng = np.random.default_rng(32)
     eq = EQ["tanh_jvp"]
 
@@ -135,7 +131,7 @@ def check_tanh_jvp(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 3.3 div backward
 def check_div_backward(fn: Any = None) -> None:
     """Exercise 3.3: ``div_backward(a, b, dout)`` returns ``(da, db)`` for ``out = a / b``."""
-    fn = _fn(fn, "div_backward")
+    fn = learner_function(fn, "div_backward")
     rng = np.random.default_rng(33)
     eq = EQ["div_backward"]
 
@@ -173,7 +169,7 @@ def check_div_backward(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 3.4 topological sort
 def check_topo_sort(fn: Any = None) -> None:
     """Exercise 3.4: ``topo_sort(root)`` lists every node once, inputs first, root last."""
-    fn = _fn(fn, "topo_sort")
+    fn = learner_function(fn, "topo_sort")
     V = reverse.Value
 
     def graphs():
@@ -229,7 +225,7 @@ def check_topo_sort(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 3.5 unbroadcast
 def check_unbroadcast(fn: Any = None) -> None:
     """Exercise 3.5: ``unbroadcast(grad, shape)`` sums over the broadcast axes."""
-    fn = _fn(fn, "unbroadcast")
+    fn = learner_function(fn, "unbroadcast")
     rng = np.random.default_rng(35)
     eq = EQ["unbroadcast"]
 
@@ -264,7 +260,7 @@ def check_unbroadcast(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 3.6 BP2
 def check_bp2(fn: Any = None) -> None:
     """Exercise 3.6: ``bp2(delta_next, W_next, z)`` = (δ^{l+1} W^{l+1}) ⊙ σ'(z^l), rows = examples."""
-    fn = _fn(fn, "bp2")
+    fn = learner_function(fn, "bp2")
     rng = np.random.default_rng(36)
     eq = EQ["bp2"]
 

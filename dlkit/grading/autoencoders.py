@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import (CheckFailed, _lookup, close, expect, learner_array, run_checks,
-                    shaped_array)
+from ._core import (CheckFailed, close, expect, learner_array, learner_function,
+                    missing_function, run_checks, shaped_array)
 
 __all__ = ["check_dense_autoencoder", "check_reconstruction_loss",
            "check_conv_transpose2d", "check_conv_transpose_output_size",
@@ -43,15 +43,6 @@ TIME_LIMIT = 30.0
 
 #: Pixels of a flattened 8×8 digit.
 PIXELS = 64
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
-
-
-def _missing(name: str, exercise: str) -> CheckFailed:
-    return CheckFailed(f"no function named `{name}` is defined; define it in the cell "
-                       f"of Exercise {exercise}, and keep its name.")
 
 
 @contextlib.contextmanager
@@ -299,7 +290,7 @@ def _code_hints(n: int, code: int, hidden: int) -> dict[tuple, str]:
 
 def check_dense_autoencoder(cls: Any = None) -> None:
     """Exercise 8.1: ``DenseAutoencoder(code_size, hidden=32)``, eq. (8.1)."""
-    cls = _fn(cls, "DenseAutoencoder")
+    cls = learner_function(cls, "DenseAutoencoder")
     eq, eq_loss, eq_lin = EQ["autoencoder"], EQ["reconstruction"], EQ["linear_ae"]
     layers = ("encoder 64 → hidden → code_size, decoder code_size → hidden → 64, a "
               "ReLU after each hidden layer and a sigmoid at the end")
@@ -495,7 +486,7 @@ def check_dense_autoencoder(cls: Any = None) -> None:
 # ------------------------------------------------------------------ 8.2 loss
 def check_reconstruction_loss(fn: Any = None) -> None:
     """Exercise 8.2: ``reconstruction_loss(x_hat, x)``, eq. (8.2)."""
-    fn = _fn(fn, "reconstruction_loss")
+    fn = learner_function(fn, "reconstruction_loss")
     eq = EQ["reconstruction"]
     rule = (f"(1/N) Σ_n ‖x_n − x̂_n‖²: square the differences, sum them over every "
             f"pixel (every axis but the first), then average over the N examples, eq. "
@@ -586,7 +577,7 @@ def check_reconstruction_loss(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 8.3 conv transpose
 def check_conv_transpose2d(fn: Any = None) -> None:
     """Exercise 8.3: ``conv_transpose2d(x, w, b, stride=1, padding=0)``, eq. (8.5)."""
-    fn = _fn(fn, "conv_transpose2d")
+    fn = learner_function(fn, "conv_transpose2d")
     rng = np.random.default_rng(83)
     eq, eq_size, eq_adj = EQ["scatter"], EQ["output_size"], EQ["adjoint"]
     rule = (f"y[n, o, s·i + a − p, s·j + b − p] += Σ_c x[n, c, i, j] w[c, o, a, b], "
@@ -725,7 +716,7 @@ def check_conv_transpose2d(fn: Any = None) -> None:
 def check_conv_transpose_output_size(fn: Any = None) -> None:
     """Exercise 8.4: ``conv_transpose_output_size(n, k, stride, padding, dilation,
     output_padding)``, eq. (8.4), against the sizes ``F.conv_transpose2d`` returns."""
-    fn = _fn(fn, "conv_transpose_output_size")
+    fn = learner_function(fn, "conv_transpose_output_size")
     eq = EQ["output_size"]
     formula = "(n − 1)s − 2p + d(k − 1) + output_padding + 1"
 
@@ -791,7 +782,7 @@ def check_conv_transpose_output_size(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 8.5 corruption
 def check_corrupt(fn: Any = None) -> None:
     """Exercise 8.5: ``corrupt(x, sigma, rng)`` -> clip(x + σε, 0, 1), eq. (8.8)."""
-    fn = _fn(fn, "corrupt")
+    fn = learner_function(fn, "corrupt")
     eq = EQ["denoising"]
     rule = (f"x̃ = clip(x + σ ε, 0, 1) with ε ~ N(0, I), one independent draw per "
             f"pixel of every image: np.clip(x + sigma * rng.standard_normal(x.shape), "
@@ -1043,9 +1034,9 @@ def check_anomaly_detection(anomaly_scores: Any = None, anomaly_threshold: Any =
     """Exercise 8.6: ``anomaly_scores(model, x)``, ``anomaly_threshold(val_scores,
     quantile=0.99)`` and ``flag_anomalies(model, x_val, x, quantile=0.99)``, eq. (8.10).
     """
-    scores_fn = _fn(anomaly_scores, "anomaly_scores")
-    threshold_fn = _fn(anomaly_threshold, "anomaly_threshold")
-    flag_fn = _fn(flag_anomalies, "flag_anomalies")
+    scores_fn = learner_function(anomaly_scores, "anomaly_scores")
+    threshold_fn = learner_function(anomaly_threshold, "anomaly_threshold")
+    flag_fn = learner_function(flag_anomalies, "flag_anomalies")
     eq, eq_loss = EQ["anomaly"], EQ["reconstruction"]
     rule = (f"s(x) = ‖x − ψ(φ(x))‖²: square the errors and sum them over every axis "
             f"but the first, ((x - model(x)) ** 2).flatten(1).sum(dim=1), eq. {eq}")
@@ -1165,7 +1156,7 @@ def check_anomaly_detection(anomaly_scores: Any = None, anomaly_threshold: Any =
 
         def run(fn_unused):
             if threshold_fn is None:
-                raise _missing("anomaly_threshold", "8.6")
+                raise missing_function("anomaly_threshold", "8.6")
             call = ("anomaly_threshold(val_scores)" if q == 0.99
                     else f"anomaly_threshold(val_scores, quantile={q:g})")
             name = f"{call} for {what}"
@@ -1228,7 +1219,7 @@ def check_anomaly_detection(anomaly_scores: Any = None, anomaly_threshold: Any =
         # which x contains, so that the difference between > and >= shows
         def run(fn_unused):
             if flag_fn is None:
-                raise _missing("flag_anomalies", "8.6")
+                raise missing_function("flag_anomalies", "8.6")
             model = _scorer((64,), seed, exact=True, dtype=torch.float64)
             gen = torch.Generator().manual_seed(seed)
 

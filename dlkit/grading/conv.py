@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, expect, run_checks, shaped_array
+from ._core import (CheckFailed, expect, learner_function, missing_function, run_checks,
+                    shaped_array)
 
 __all__ = ["check_conv_output_size", "check_cross_correlate2d", "check_pad2d",
            "check_conv2d_forward", "check_conv2d_backward", "check_max_pool2d"]
@@ -29,15 +30,6 @@ EQ = {"correlation_1d": "(5.1)", "convolution": "(5.2)", "correlation_2d": "(5.3
 #: Seconds per case. Loop-based learner code must finish: the largest case (in 5.4) takes
 #: a learner's seven nested loops under a second on a laptop.
 TIME_LIMIT = 30.0
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
-
-
-def _missing(name: str, exercise: str) -> CheckFailed:
-    return CheckFailed(f"no function named `{name}` is defined; define it in the cell of "
-                       f"Exercise {exercise}, and keep its name.")
 
 
 # ------------------------------------------------------------------ reference values
@@ -190,7 +182,7 @@ def _flip(w: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ 5.1 output size
 def check_conv_output_size(fn: Any = None) -> None:
     """Exercise 5.1: ``conv_output_size(n, k, stride, padding, dilation)``, eq. (5.4)."""
-    fn = _fn(fn, "conv_output_size")
+    fn = learner_function(fn, "conv_output_size")
     eq = EQ["output_size"]
     formula = "⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1"
 
@@ -263,7 +255,7 @@ def check_conv_output_size(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 5.2 cross-correlation
 def check_cross_correlate2d(fn: Any = None) -> None:
     """Exercise 5.2: ``cross_correlate2d(x, k)``, the valid 2-D cross-correlation (5.3)."""
-    fn = _fn(fn, "cross_correlate2d")
+    fn = learner_function(fn, "cross_correlate2d")
     rng = np.random.default_rng(52)
     eq, eq_conv = EQ["correlation_2d"], EQ["convolution"]
 
@@ -332,7 +324,7 @@ def check_cross_correlate2d(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 5.3 padding
 def check_pad2d(fn: Any = None) -> None:
     """Exercise 5.3: ``pad2d(x, p)`` zero-pads the last two axes of (N, C, H, W) by p."""
-    fn = _fn(fn, "pad2d")
+    fn = learner_function(fn, "pad2d")
     rng = np.random.default_rng(53)
     eq = EQ["output_size"]
     how = "np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))"
@@ -399,7 +391,7 @@ def check_pad2d(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 5.4 conv forward
 def check_conv2d_forward(fn: Any = None) -> None:
     """Exercise 5.4: ``conv2d_forward(x, w, b, stride=1)``, the layer of eq. (5.5)."""
-    fn = _fn(fn, "conv2d_forward")
+    fn = learner_function(fn, "conv2d_forward")
     rng = np.random.default_rng(54)
     eq, eq_conv, eq_size = EQ["conv_layer"], EQ["convolution"], EQ["output_size"]
 
@@ -486,7 +478,7 @@ def check_conv2d_forward(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 5.5 conv backward
 def check_conv2d_backward(fn: Any = None) -> None:
     """Exercise 5.5: ``conv2d_backward(dout, x, w)`` -> (dx, dw, db), eqs. (5.9), (5.10)."""
-    fn = _fn(fn, "conv2d_backward")
+    fn = learner_function(fn, "conv2d_backward")
     rng = np.random.default_rng(55)
     eq, eq_dx = EQ["conv_backward"], EQ["conv_backward_dx"]
 
@@ -585,8 +577,8 @@ def check_conv2d_backward(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 5.6 max pooling
 def check_max_pool2d(max_pool2d: Any = None, max_pool2d_backward: Any = None) -> None:
     """Exercise 5.6: ``max_pool2d(x, k)``, ``max_pool2d_backward(dout, x, k)``, eq. (5.7)."""
-    forward = _fn(max_pool2d, "max_pool2d")
-    backward = _fn(max_pool2d_backward, "max_pool2d_backward")
+    forward = learner_function(max_pool2d, "max_pool2d")
+    backward = learner_function(max_pool2d_backward, "max_pool2d_backward")
     rng = np.random.default_rng(56)
     eq = EQ["max_pool"]
 
@@ -626,7 +618,7 @@ def check_max_pool2d(max_pool2d: Any = None, max_pool2d_backward: Any = None) ->
 
         def run(fn_unused):
             if backward is None:
-                raise _missing("max_pool2d_backward", "5.6")
+                raise missing_function("max_pool2d_backward", "5.6")
             name = f"max_pool2d_backward for {what}, k = {k}"
             args = [dout.copy(), x.copy()]
             got = backward(args[0], args[1], k)

@@ -13,17 +13,14 @@ from typing import Any, Callable
 import numpy as np
 
 from ..numpy import optim
-from ._core import CheckFailed, _lookup, as_array, close, expect, match_mistake, run_checks
+from ._core import (as_array, CheckFailed, close, expect, learner_function,
+                    match_mistake, run_checks)
 
 __all__ = [
     "check_numerical_gradient", "check_gradient_descent", "check_mse_gradient",
     "check_minibatch_indices", "check_momentum_step", "check_rmsprop_step",
     "check_adam_step",
 ]
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
 
 
 # ------------------------------------------------------------------ 2.1 numerical gradient
@@ -48,7 +45,7 @@ def _central(f: Callable, w: np.ndarray, h: float, *, div: float = 2.0,
 
 def check_numerical_gradient(fn: Any = None) -> None:
     """Exercise 2.1: ``numerical_gradient(f, w, h=1e-5)`` by central differences."""
-    fn = _fn(fn, "numerical_gradient")
+    fn = learner_function(fn, "numerical_gradient")
     rng = np.random.default_rng(21)
     h = 1e-5
 
@@ -115,7 +112,7 @@ def check_numerical_gradient(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 2.2 gradient descent
 def check_gradient_descent(fn: Any = None) -> None:
     """Exercise 2.2: ``gradient_descent(grad_fn, w0, lr, num_steps)`` returns the trajectory."""
-    fn = _fn(fn, "gradient_descent")
+    fn = learner_function(fn, "gradient_descent")
     rng = np.random.default_rng(22)
     A = np.array([[3.0, 1.0], [1.0, 2.0]])
     grad = lambda w: A @ w  # noqa: E731
@@ -173,7 +170,7 @@ def close_rows(a: np.ndarray, b: np.ndarray) -> bool:
 # ------------------------------------------------------------------ 2.3 MSE gradient
 def check_mse_gradient(fn: Any = None) -> None:
     """Exercise 2.3: ``mse_gradient(X, y, w, b)`` returns ``(dw, db)`` of the mean squared error."""
-    fn = _fn(fn, "mse_gradient")
+    fn = learner_function(fn, "mse_gradient")
     rng = np.random.default_rng(23)
 
     def case(n, d):
@@ -203,7 +200,7 @@ def check_mse_gradient(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 2.4 mini-batches
 def check_minibatch_indices(fn: Any = None) -> None:
     """Exercise 2.4: ``minibatch_indices(n, batch_size, rng)`` shuffles and splits range(n)."""
-    fn = _fn(fn, "minibatch_indices")
+    fn = learner_function(fn, "minibatch_indices")
 
     def batches(fn, n, batch_size, seed):
         out = fn(n, batch_size, np.random.default_rng(seed))
@@ -320,7 +317,7 @@ def _step_cases(name: str, reference: Callable, wrongs: Callable, hyper: list[di
 
 def check_momentum_step(fn: Any = None) -> None:
     """Exercise 2.5: ``momentum_step(w, dw, state, *, lr, momentum)`` (heavy-ball SGD)."""
-    fn = _fn(fn, "momentum_step")
+    fn = learner_function(fn, "momentum_step")
 
     def reference(w, dw, state, *, lr, momentum):
         return optim.sgd_step(w, dw, state, lr=lr, momentum=momentum)
@@ -351,7 +348,7 @@ def check_momentum_step(fn: Any = None) -> None:
 
 def check_rmsprop_step(fn: Any = None) -> None:
     """Exercise 2.6: ``rmsprop_step(w, dw, state, *, lr, alpha=0.99, eps=1e-8)``."""
-    fn = _fn(fn, "rmsprop_step")
+    fn = learner_function(fn, "rmsprop_step")
 
     def reference(w, dw, state, *, lr, alpha=0.99, eps=1e-8):
         return optim.rmsprop_step(w, dw, state, lr=lr, alpha=alpha, eps=eps)
@@ -388,7 +385,7 @@ def check_rmsprop_step(fn: Any = None) -> None:
 
 def check_adam_step(fn: Any = None) -> None:
     """Exercise 2.7: ``adam_step(w, dw, state, *, lr, betas=(0.9, 0.999), eps=1e-8)``."""
-    fn = _fn(fn, "adam_step")
+    fn = learner_function(fn, "adam_step")
 
     def reference(w, dw, state, *, lr, betas=(0.9, 0.999), eps=1e-8):
         return optim.adam_step(w, dw, state, lr=lr, betas=betas, eps=eps)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, close, expect, learner_array, run_checks
+from ._core import (CheckFailed, close, expect, learner_array, learner_function,
+                    missing_function, run_checks)
 
 __all__ = ["check_mse", "check_hinge", "check_log_sum_exp", "check_softmax_cross_entropy",
            "check_bce_with_logits", "check_entropy_kl"]
@@ -22,15 +23,6 @@ __all__ = ["check_mse", "check_hinge", "check_log_sum_exp", "check_softmax_cross
 EQ = {"mse": "(4.2)", "hinge": "(4.7)", "bce": "(4.10)", "entropy": "(4.11)",
       "kl": "(4.13)", "cross_entropy": "(4.15)", "cross_entropy_grad": "(4.16)",
       "log_sum_exp": "(4.17)"}
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
-
-
-def _missing(name: str, exercise: str) -> CheckFailed:
-    return CheckFailed(f"no function named `{name}` is defined; define it in the cell of "
-                       f"Exercise {exercise}, and keep its name.")
 
 
 # ------------------------------------------------------------------ reference values
@@ -110,8 +102,8 @@ def _pair(out: Any, what: str) -> tuple[Any, Any]:
 # ------------------------------------------------------------------ 4.1 MSE
 def check_mse(mse: Any = None, mse_grad: Any = None) -> None:
     """Exercise 4.1: ``mse`` = mean (ŷ - y)² and ``mse_grad`` = 2(ŷ - y)/N, any shape."""
-    mse = _fn(mse, "mse")
-    grad = _fn(mse_grad, "mse_grad")
+    mse = learner_function(mse, "mse")
+    grad = learner_function(mse_grad, "mse_grad")
     rng = np.random.default_rng(41)
     eq = EQ["mse"]
     how = "average the squared errors over every entry, np.mean((y_hat - y)**2), no axis"
@@ -139,7 +131,7 @@ def check_mse(mse: Any = None, mse_grad: Any = None) -> None:
     def gradient(y_hat, y):
         def run(fn_unused):
             if grad is None:
-                raise _missing("mse_grad", "4.1")
+                raise missing_function("mse_grad", "4.1")
             r = y_hat - y
             n = r.size
             want = 2 * r / n
@@ -178,8 +170,8 @@ def check_mse(mse: Any = None, mse_grad: Any = None) -> None:
 # ------------------------------------------------------------------ 4.2 hinge
 def check_hinge(hinge: Any = None, hinge_grad: Any = None) -> None:
     """Exercise 4.2: ``hinge`` = mean max(0, 1 - y s), y ∈ {-1, +1}, and ``hinge_grad``."""
-    hinge = _fn(hinge, "hinge")
-    grad = _fn(hinge_grad, "hinge_grad")
+    hinge = learner_function(hinge, "hinge")
+    grad = learner_function(hinge_grad, "hinge_grad")
     rng = np.random.default_rng(42)
     eq = EQ["hinge"]
 
@@ -214,7 +206,7 @@ def check_hinge(hinge: Any = None, hinge_grad: Any = None) -> None:
     def gradient(s, y):
         def run(fn_unused):
             if grad is None:
-                raise _missing("hinge_grad", "4.2")
+                raise missing_function("hinge_grad", "4.2")
             n = len(s)
             want = np.where(y * s < 1, -y / n, 0.0)
             what = f"hinge_grad for {n} scores"
@@ -246,7 +238,7 @@ def check_hinge(hinge: Any = None, hinge_grad: Any = None) -> None:
 # ------------------------------------------------------------------ 4.3 log-sum-exp
 def check_log_sum_exp(fn: Any = None) -> None:
     """Exercise 4.3: ``log_sum_exp(z)`` = log Σ_j e^(z_j) along the last axis, stable."""
-    fn = _fn(fn, "log_sum_exp")
+    fn = learner_function(fn, "log_sum_exp")
     rng = np.random.default_rng(43)
     eq = EQ["log_sum_exp"]
 
@@ -325,7 +317,7 @@ def check_log_sum_exp(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 4.4 softmax cross-entropy
 def check_softmax_cross_entropy(fn: Any = None) -> None:
     """Exercise 4.4: ``softmax_cross_entropy(logits, y)`` returns ``(loss, dlogits)``."""
-    fn = _fn(fn, "softmax_cross_entropy")
+    fn = learner_function(fn, "softmax_cross_entropy")
     rng = np.random.default_rng(44)
     eq, eq_grad, eq_lse = EQ["cross_entropy"], EQ["cross_entropy_grad"], EQ["log_sum_exp"]
 
@@ -441,7 +433,7 @@ def check_softmax_cross_entropy(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 4.5 BCE with logits
 def check_bce_with_logits(fn: Any = None) -> None:
     """Exercise 4.5: ``bce_with_logits(s, y)``, mean binary cross-entropy from logits."""
-    fn = _fn(fn, "bce_with_logits")
+    fn = learner_function(fn, "bce_with_logits")
     rng = np.random.default_rng(45)
     eq = EQ["bce"]
     stable = "max(s, 0) - s y + log(1 + e^(-|s|))"
@@ -519,8 +511,8 @@ def check_bce_with_logits(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 4.6 entropy and KL
 def check_entropy_kl(entropy: Any = None, kl_divergence: Any = None) -> None:
     """Exercise 4.6: ``entropy(p)`` = -Σ p log p and ``kl_divergence(p, q)`` = Σ p log(p/q)."""
-    H = _fn(entropy, "entropy")
-    KL = _fn(kl_divergence, "kl_divergence")
+    H = learner_function(entropy, "entropy")
+    KL = learner_function(kl_divergence, "kl_divergence")
     rng = np.random.default_rng(46)
     eq_h, eq_kl = EQ["entropy"], EQ["kl"]
     ln2 = np.log(2.0)
@@ -556,7 +548,7 @@ def check_entropy_kl(entropy: Any = None, kl_divergence: Any = None) -> None:
     def kl_case(p, q, what):
         def run(fn_unused):
             if KL is None:
-                raise _missing("kl_divergence", "4.6")
+                raise missing_function("kl_divergence", "4.6")
             want = _kl(p, q)
             got = _reduced(KL(p.copy(), q.copy()), p.shape, f"kl_divergence of {what}")
             zeros_hint(got, p, "kl_divergence", eq_kl)

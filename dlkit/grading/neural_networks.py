@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..numpy import layers
-from ._core import CheckFailed, _lookup, as_array, expect, run_checks
+from ._core import (as_array, CheckFailed, expect, learner_function, run_checks)
 
 __all__ = [
     "check_neuron", "check_sigmoid", "check_softmax", "check_perceptron_update",
@@ -22,10 +22,6 @@ __all__ = [
 EQ = {"neuron": "(1.5)", "perceptron": "(1.7)", "sigmoid": "(1.13)",
       "sigmoid_grad": "(1.13)", "softmax": "(1.23)", "stable_softmax": "(1.24)",
       "layer": "(1.19)", "count": "(1.22)"}
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -45,7 +41,7 @@ def _pair(out: Any, what: str) -> tuple[Any, Any]:
 # ------------------------------------------------------------------ 1.1 neuron
 def check_neuron(fn: Any = None) -> None:
     """Exercise 1.1: ``neuron(X, w, b)`` returns σ(X w + b), one activation per row of X."""
-    fn = _fn(fn, "neuron")
+    fn = learner_function(fn, "neuron")
     rng = np.random.default_rng(11)
 
     def mistakes(X, w, b):
@@ -87,8 +83,8 @@ def check_neuron(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 1.2 sigmoid
 def check_sigmoid(sigmoid: Any = None, sigmoid_grad: Any = None) -> None:
     """Exercise 1.2: ``sigmoid(z)`` (stable for large |z|) and ``sigmoid_grad(z)`` = σ'(z)."""
-    sigmoid = _fn(sigmoid, "sigmoid")
-    grad = _fn(sigmoid_grad, "sigmoid_grad")
+    sigmoid = learner_function(sigmoid, "sigmoid")
+    grad = learner_function(sigmoid_grad, "sigmoid_grad")
     rng = np.random.default_rng(12)
 
     def values(fn):
@@ -142,7 +138,7 @@ def check_sigmoid(sigmoid: Any = None, sigmoid_grad: Any = None) -> None:
 # ------------------------------------------------------------------ 1.3 softmax
 def check_softmax(fn: Any = None) -> None:
     """Exercise 1.3: ``softmax(z)`` along the last axis, stable for large inputs."""
-    fn = _fn(fn, "softmax")
+    fn = learner_function(fn, "softmax")
     rng = np.random.default_rng(13)
 
     def wrong_axes(z):
@@ -204,7 +200,7 @@ def check_softmax(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 1.4 perceptron update
 def check_perceptron_update(fn: Any = None) -> None:
     """Exercise 1.4: ``perceptron_update(w, b, x, y, lr)`` returns the new ``(w, b)``."""
-    fn = _fn(fn, "perceptron_update")
+    fn = learner_function(fn, "perceptron_update")
     rng = np.random.default_rng(14)
     rule = f"eq. {EQ['perceptron']}"
 
@@ -286,7 +282,7 @@ def check_perceptron_update(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 1.5 MLP forward
 def check_mlp_forward(fn: Any = None) -> None:
     """Exercise 1.5: ``mlp_forward(X, params)``: ReLU hidden layers, linear output layer."""
-    fn = _fn(fn, "mlp_forward")
+    fn = learner_function(fn, "mlp_forward")
     rng = np.random.default_rng(15)
 
     def variants(X, params):
@@ -339,7 +335,7 @@ def check_mlp_forward(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 1.6 parameter count
 def check_count_parameters(fn: Any = None) -> None:
     """Exercise 1.6: ``count_parameters(sizes)``: weights and biases of a dense MLP."""
-    fn = _fn(fn, "count_parameters")
+    fn = learner_function(fn, "count_parameters")
 
     def case(sizes):
         def run(fn):

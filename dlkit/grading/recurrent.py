@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (CheckFailed, _lookup, close, expect, learner_array, match_mistake,
-                    run_checks, shaped_array)
+from ._core import (CheckFailed, close, expect, learner_array, learner_function,
+                    match_mistake, run_checks, shaped_array)
 
 __all__ = ["check_rnn_cell", "check_rnn_unroll", "check_rnn_bptt", "check_lstm_cell",
            "check_gru_cell", "check_clip_grad_norm", "check_sample_with_temperature"]
@@ -36,15 +36,6 @@ TIME_LIMIT = 30.0
 CLIP_EPS = 1e-6
 
 LSTM_GATES, GRU_GATES = "ifgo", "rzn"
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
-
-
-def _missing(name: str, exercise: str) -> CheckFailed:
-    return CheckFailed(f"no function named `{name}` is defined; define it in the cell of "
-                       f"Exercise {exercise}, and keep its name.")
 
 
 # ------------------------------------------------------------------ reference values
@@ -212,7 +203,7 @@ def _weights(rng, gates: int, d: int, h: int, scale: float = 0.6):
 # ------------------------------------------------------------------ 6.1 RNN cell
 def check_rnn_cell(fn: Any = None) -> None:
     """Exercise 6.1: ``rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)`` -> h_next, eq. (6.1)."""
-    fn = _fn(fn, "rnn_cell")
+    fn = learner_function(fn, "rnn_cell")
     rng = np.random.default_rng(61)
     eq = EQ["rnn_cell"]
     rule = "h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)"
@@ -283,7 +274,7 @@ def check_rnn_cell(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.2 unrolling
 def check_rnn_unroll(fn: Any = None) -> None:
     """Exercise 6.2: ``rnn_unroll(x, h0, w_ih, w_hh, b_ih, b_hh)`` -> hs (T, N, H)."""
-    fn = _fn(fn, "rnn_unroll")
+    fn = learner_function(fn, "rnn_unroll")
     rng = np.random.default_rng(62)
     eq, eq_y = EQ["rnn_cell"], EQ["rnn_output"]
     every = (f"return every state h_1, …, h_T stacked along axis 0, hs[t] the state after "
@@ -358,7 +349,7 @@ def check_rnn_unroll(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.3 BPTT
 def check_rnn_bptt(fn: Any = None) -> None:
     """Exercise 6.3: ``rnn_bptt(dhs, x, hs, h0, w_hh)`` -> (dw_ih, dw_hh, db, dh0), (6.4)."""
-    fn = _fn(fn, "rnn_bptt")
+    fn = learner_function(fn, "rnn_bptt")
     rng = np.random.default_rng(63)
     eq = EQ["bptt"]
     rec = "δ_t = (dh_t + δ_(t+1) W_hh) ⊙ (1 − h_t²)"
@@ -480,7 +471,7 @@ def check_rnn_bptt(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.4 LSTM cell
 def check_lstm_cell(fn: Any = None) -> None:
     """Exercise 6.4: ``lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh)`` -> (h', c'), (6.7)."""
-    fn = _fn(fn, "lstm_cell")
+    fn = learner_function(fn, "lstm_cell")
     rng = np.random.default_rng(64)
     eq = EQ["lstm"]
     order = ("PyTorch stacks the four gates in the order i, f, g, o: rows 0:H of w_ih, "
@@ -565,7 +556,7 @@ def check_lstm_cell(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.5 GRU cell
 def check_gru_cell(fn: Any = None) -> None:
     """Exercise 6.5: ``gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)`` -> h_next, eq. (6.8)."""
-    fn = _fn(fn, "gru_cell")
+    fn = learner_function(fn, "gru_cell")
     rng = np.random.default_rng(65)
     eq = EQ["gru"]
     order = ("PyTorch stacks the three blocks in the order r, z, n: rows 0:H of the weights "
@@ -642,7 +633,7 @@ def check_gru_cell(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.6 clipping
 def check_clip_grad_norm(fn: Any = None) -> None:
     """Exercise 6.6: ``clip_grad_norm(grads, max_norm)`` -> (clipped, total_norm), (6.6)."""
-    fn = _fn(fn, "clip_grad_norm")
+    fn = learner_function(fn, "clip_grad_norm")
     rng = np.random.default_rng(66)
     eq = EQ["clipping"]
     rule = (f"g ← g · min(1, τ/(‖g‖ + 10⁻⁶)) for every array, with the one global norm "
@@ -724,7 +715,7 @@ def check_clip_grad_norm(fn: Any = None) -> None:
 # ------------------------------------------------------------------ 6.7 temperature
 def check_sample_with_temperature(fn: Any = None) -> None:
     """Exercise 6.7: ``sample_with_temperature(logits, temperature, rng)``, eq. (6.10)."""
-    fn = _fn(fn, "sample_with_temperature")
+    fn = learner_function(fn, "sample_with_temperature")
     eq = EQ["temperature"]
     rule = f"p_k ∝ exp(z_k / T), the softmax of logits / temperature, eq. {eq}"
     draws = 5000

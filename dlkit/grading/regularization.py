@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import CheckFailed, _lookup, _where, close, expect, learner_array, \
-    run_checks, shaped_array
+from ._core import (_where, CheckFailed, close, expect, learner_array, learner_function,
+                    missing_function, run_checks, shaped_array)
 
 __all__ = ["check_l2_regularize", "check_weight_decay_step", "check_dropout_forward",
            "check_batch_norm_forward", "check_batch_norm_backward",
@@ -43,15 +43,6 @@ TIME_LIMIT = 30.0
 
 #: The shift of an image that is no shifted copy of its input (see _read_shifts).
 NO_SHIFT = -10**6
-
-
-def _fn(fn: Any, name: str) -> Any:
-    return _lookup(name) if fn is None else fn
-
-
-def _missing(name: str, exercise: str) -> CheckFailed:
-    return CheckFailed(f"no function named `{name}` is defined; define it in the cell "
-                       f"of Exercise {exercise}, and keep its name.")
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -92,7 +83,7 @@ def _flat(arrays) -> np.ndarray:
 # ------------------------------------------------------------------ 7.1 L2 penalty
 def check_l2_regularize(fn: Any = None) -> None:
     """Exercise 7.1: ``l2_regularize(params, loss, grads, *, lam, n)``, (7.5), (7.6)."""
-    fn = _fn(fn, "l2_regularize")
+    fn = learner_function(fn, "l2_regularize")
     rng = np.random.default_rng(71)
     eq_c, eq_g = EQ["l2_cost"], EQ["l2_grad"]
     cost_rule = f"C = C₀ + (λ/2n) Σ_w w², summed over the weights only, eq. {eq_c}"
@@ -224,8 +215,8 @@ def check_l2_regularize(fn: Any = None) -> None:
 def check_weight_decay_step(weight_decay_step: Any = None, l1_step: Any = None) -> None:
     """Exercise 7.2: ``weight_decay_step(w, dw, *, lr, lam, n)``, eq. (7.7), and
     ``l1_step(w, dw, *, lr, lam, n)``, eq. (7.9)."""
-    decay = _fn(weight_decay_step, "weight_decay_step")
-    l1 = _fn(l1_step, "l1_step")
+    decay = learner_function(weight_decay_step, "weight_decay_step")
+    l1 = learner_function(l1_step, "l1_step")
     rng = np.random.default_rng(72)
     eq_wd, eq_l1, eq_soft = EQ["weight_decay"], EQ["l1_step"], EQ["soft_threshold"]
     wd_rule = f"w ← (1 − ηλ/n) w − η ∂C₀/∂w, eq. {eq_wd}"
@@ -278,7 +269,7 @@ def check_weight_decay_step(weight_decay_step: Any = None, l1_step: Any = None) 
 
         def run(fn_unused):
             if l1 is None:
-                raise _missing("l1_step", "7.2")
+                raise missing_function("l1_step", "7.2")
             name, got = call(l1, "l1_step", w, dw, lr, lam, n, what)
             t = lr * lam / n
             u = w - lr * dw
@@ -324,8 +315,8 @@ def check_dropout_forward(dropout_forward: Any = None,
                           dropout_backward: Any = None) -> None:
     """Exercise 7.3: ``dropout_forward(x, *, p, training, rng)`` -> (out, cache) and
     ``dropout_backward(dout, cache)`` -> dx, inverted dropout, eqs. (7.14)-(7.16)."""
-    forward = _fn(dropout_forward, "dropout_forward")
-    backward = _fn(dropout_backward, "dropout_backward")
+    forward = learner_function(dropout_forward, "dropout_forward")
+    backward = learner_function(dropout_backward, "dropout_backward")
     eq, eq_mean, eq_back = EQ["dropout"], EQ["dropout_mean"], EQ["dropout_backward"]
     rule = (f"in training y = m ⊙ x / q with m_i ~ Bernoulli(q), q = 1 − p, and in "
             f"evaluation y = x, eq. {eq}")
@@ -351,7 +342,7 @@ def check_dropout_forward(dropout_forward: Any = None,
 
     def run_backward(dout, cache, name):
         if backward is None:
-            raise _missing("dropout_backward", "7.3")
+            raise missing_function("dropout_backward", "7.3")
         arg = dout.copy()
         dx = backward(arg, cache)
         _unchanged("dropout_backward", [arg], [dout])
@@ -635,7 +626,7 @@ def _bn_data(rng, shape, tiny=False):
 def check_batch_norm_forward(fn: Any = None) -> None:
     """Exercise 7.4: ``batch_norm_forward(x, gamma, beta, running_mean, running_var, *,
     training, momentum=0.1, eps=1e-5)`` -> out, eqs. (7.17)-(7.21)."""
-    fn = _fn(fn, "batch_norm_forward")
+    fn = learner_function(fn, "batch_norm_forward")
     rng = np.random.default_rng(74)
     eq_mu, eq_var, eq_hat = EQ["bn_mean"], EQ["bn_var"], EQ["bn_normalise"]
     eq_aff, eq_run = EQ["bn_affine"], EQ["bn_running"]
@@ -805,7 +796,7 @@ def check_batch_norm_forward(fn: Any = None) -> None:
 def check_batch_norm_backward(fn: Any = None) -> None:
     """Exercise 7.5: ``batch_norm_backward(dout, x, gamma, *, eps=1e-5)`` ->
     (dx, dgamma, dbeta) in training mode, eqs. (7.22) and (7.23)."""
-    fn = _fn(fn, "batch_norm_backward")
+    fn = learner_function(fn, "batch_norm_backward")
     rng = np.random.default_rng(75)
     eq, eq_p = EQ["bn_backward"], EQ["bn_param_grads"]
     dx_rule = (f"dx̂ = γ dy and dx_i = (m dx̂_i − Σ_j dx̂_j − x̂_i Σ_j dx̂_j x̂_j) / "
@@ -954,7 +945,7 @@ def _toy_model(torch: Any, rng: np.random.Generator) -> Any:
 def check_train_with_early_stopping(fn: Any = None) -> None:
     """Exercise 7.6: ``train_with_early_stopping(model, train_epoch, val_loss, *,
     max_epochs, patience)`` -> (best_epoch, history)."""
-    fn = _fn(fn, "train_with_early_stopping")
+    fn = learner_function(fn, "train_with_early_stopping")
     rule = ("after every epoch, record the validation loss; an epoch whose loss is "
             "below the best so far becomes the best (save a copy of "
             "model.state_dict()); stop when `patience` epochs in a row bring no new "
@@ -1183,7 +1174,7 @@ def _read_shifts(images: np.ndarray, out: np.ndarray, reach: int,
 def check_random_shift(fn: Any = None) -> None:
     """Exercise 7.7: ``random_shift(images, max_shift, rng)``: every image moved by its
     own random (dy, dx) in [−k, k]², zero-filled."""
-    fn = _fn(fn, "random_shift")
+    fn = learner_function(fn, "random_shift")
     rule = ("move every image by its own random whole-pixel shift (dy, dx), each drawn "
             "uniformly from −k, …, k, and fill the uncovered pixels with 0")
 
