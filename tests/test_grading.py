@@ -24,11 +24,6 @@ def solution_namespace(path):
     return ns
 
 
-@pytest.fixture(scope="module")
-def solution_ns():
-    return solution_namespace(SOLUTION)
-
-
 def verdict(capsys, check, fn):
     assert check(fn) is None
     out = capsys.readouterr()
@@ -177,8 +172,9 @@ class TableOfChecks:
     A grader test module subclasses it as ``TestTableOfChecks`` and sets ``CHECKS``
     ({verdict name: (check, the learner functions it takes, in order)}), ``ALSO_RIGHT``
     ({function: [other correct sources]}) and ``WRONG`` ({function: [(source, hint)]});
-    the module provides the ``solution_ns`` fixture. ``learner`` turns a source into
-    the learner's function (override it when sources need more than NumPy).
+    the ``solution_ns`` fixture (tests/conftest.py) reads the module's ``SOLUTION``.
+    ``learner`` turns a source into the learner's function (override it when sources
+    need more than NumPy).
     """
 
     CHECKS: dict = {}

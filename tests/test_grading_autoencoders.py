@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlkit.grading import autoencoders as checks
-from test_grading import (TableOfChecks, define, solution_namespace, verdict,
-                          verdict_of_table)
+from test_grading import TableOfChecks, define, verdict, verdict_of_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "08_autoencoders.ipynb"
@@ -31,11 +30,6 @@ CHECKS = {
 NAMES = list(CHECKS)
 #: learner function -> the verdict name of the check that grades it
 OWNER = {f: name for name, (_, fns) in CHECKS.items() for f in fns}
-
-
-@pytest.fixture(scope="module")
-def solution_ns():
-    return solution_namespace(SOLUTION)
 
 
 def run(capsys, name, ns, **replace):

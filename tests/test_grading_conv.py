@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dlkit.grading import conv as checks
-from test_grading import (TableOfChecks, solution_namespace, verdict_of_table)
+from test_grading import TableOfChecks, verdict_of_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "05_convolutional_networks.ipynb"
@@ -25,11 +25,6 @@ CHECKS = {
 NAMES = list(CHECKS)
 #: learner function -> the verdict name of the check that grades it
 OWNER = {f: name for name, (_, fns) in CHECKS.items() for f in fns}
-
-
-@pytest.fixture(scope="module")
-def solution_ns():
-    return solution_namespace(SOLUTION)
 
 
 def run(capsys, name, ns, **replace):

@@ -5,16 +5,11 @@ import numpy as np
 import pytest
 
 from dlkit.grading import neural_networks as checks
-from test_grading import BROKEN, BROKEN_IDS, define, solution_namespace, verdict
+from test_grading import BROKEN, BROKEN_IDS, define, verdict
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "01_neural_networks.ipynb"
 NAMES = ["neuron", "sigmoid", "softmax", "perceptron_update", "mlp_forward",
          "count_parameters"]
-
-
-@pytest.fixture(scope="module")
-def solution_ns():
-    return solution_namespace(SOLUTION)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dlkit.grading import recurrent as checks
-from test_grading import BROKEN, BROKEN_IDS, define, solution_namespace, verdict
+from test_grading import BROKEN, BROKEN_IDS, define, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "06_recurrent_networks.ipynb"
@@ -23,11 +23,6 @@ CHECKS = {
     "sample_with_temperature": checks.check_sample_with_temperature,
 }
 NAMES = list(CHECKS)
-
-
-@pytest.fixture(scope="module")
-def solution_ns():
-    return solution_namespace(SOLUTION)
 
 
 @pytest.mark.parametrize("name", NAMES)
